@@ -1,0 +1,139 @@
+"""Create the template's data resources at whatever `AWS_ENDPOINT_URL` names: moto, LocalStack or AWS.
+
+Idempotent: a resource that exists already is left as it is. Resource types that only SAM deploys
+(functions, the API, the layer, IAM, Batch) are listed in DEPLOYED_BY_SAM_ONLY; an unknown type is an error,
+so that a new resource in the template cannot be silently missing from the local stack.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from drcaptcha import aws
+from drcaptcha.config import reset_settings
+from drcaptcha_ops.template import LocalStack, local_stack
+
+DEPLOYED_BY_SAM_ONLY = frozenset(
+    {
+        "AWS::Serverless::Function",
+        "AWS::Serverless::HttpApi",
+        "AWS::Serverless::LayerVersion",
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::Batch::JobDefinition",
+        "AWS::Batch::JobQueue",
+        "AWS::Batch::ComputeEnvironment",
+        "AWS::SSM::Parameter",
+        "AWS::SecretsManager::Secret",
+        "AWS::Logs::LogGroup",
+        "AWS::Lambda::EventSourceMapping",
+    }
+)
+
+
+@dataclass
+class BootstrapReport:
+    created: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _create_table(stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> bool:
+    dynamodb = aws.client("dynamodb")
+    name = stack.physical_name(logical_id)
+    request: dict[str, Any] = {
+        "TableName": name,
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "KeySchema": properties["KeySchema"],
+        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if properties.get("GlobalSecondaryIndexes"):
+        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if properties.get("StreamSpecification"):
+        request["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+    try:
+        dynamodb.create_table(**request)
+    except dynamodb.exceptions.ResourceInUseException:
+        return False
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+        )
+    return True
+
+
+def _create_bucket(stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> bool:
+    s3 = aws.client("s3")
+    name = stack.physical_name(logical_id)
+    request: dict[str, Any] = {"Bucket": name}
+    if stack.region != "us-east-1":
+        request["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
+    # us-east-1 answers 200 to creating a bucket you own already, so ask first.
+    if name in {bucket["Name"] for bucket in s3.list_buckets().get("Buckets", [])}:
+        return False
+    s3.create_bucket(**request)
+    if properties.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return True
+
+
+def _create_stream(stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> bool:
+    kinesis = aws.client("kinesis")
+    name = stack.physical_name(logical_id)
+    try:
+        kinesis.create_stream(StreamName=name, ShardCount=int(properties.get("ShardCount", 1)))
+    except kinesis.exceptions.ResourceInUseException:
+        return False
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return True
+
+
+def _create_queue(stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> bool:
+    sqs = aws.client("sqs")
+    name = stack.physical_name(logical_id)
+    try:
+        sqs.get_queue_url(QueueName=name)
+    except sqs.exceptions.QueueDoesNotExist:
+        sqs.create_queue(QueueName=name)
+        return True
+    return False
+
+
+CREATORS: dict[str, Callable[[LocalStack, str, dict[str, Any]], bool]] = {
+    "AWS::DynamoDB::Table": _create_table,
+    "AWS::S3::Bucket": _create_bucket,
+    "AWS::Kinesis::Stream": _create_stream,
+    "AWS::SQS::Queue": _create_queue,
+}
+
+
+def bootstrap(stack: LocalStack | None = None) -> BootstrapReport:
+    """Create every data resource of the template that does not exist yet."""
+    stack = stack or local_stack()
+    report = BootstrapReport()
+    for logical_id, resource in stack.resources.items():
+        resource_type = resource["Type"]
+        creator = CREATORS.get(resource_type)
+        if creator is None:
+            if resource_type not in DEPLOYED_BY_SAM_ONLY:
+                raise NotImplementedError(f"bootstrap cannot create {logical_id} of type {resource_type}")
+            report.skipped.append(logical_id)
+            continue
+        properties = stack.resolve(resource.get("Properties", {}))
+        created = creator(stack, logical_id, properties)
+        (report.created if created else report.existing).append(logical_id)
+    return report
+
+
+def export_environment(stack: LocalStack | None = None) -> dict[str, str]:
+    """Put the functions' environment (resource names) into this process, as SAM does on AWS."""
+    environment = (stack or local_stack()).function_environment()
+    os.environ.update(environment)
+    reset_settings()
+    aws.reset_clients()
+    return environment

@@ -1,0 +1,74 @@
+"""The embedded AWS emulator: a moto server in this process, bootstrapped from template.yaml."""
+
+from __future__ import annotations
+
+import logging
+import os
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from moto.server import ThreadedMotoServer
+
+from drcaptcha import aws
+from drcaptcha.config import LOCAL_ENV_FILE, reset_settings
+from drcaptcha_ops.bootstrap import bootstrap, export_environment
+from drcaptcha_ops.template import LocalStack, local_stack
+
+# moto accepts any credentials; these keep boto3 from looking for real ones.
+EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass
+class Emulator:
+    server: ThreadedMotoServer
+    endpoint: str
+    stack: LocalStack
+
+    def reset(self) -> None:
+        """Clear every resource and create the template's again (between tests)."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback server
+            pass
+        bootstrap(self.stack)
+
+
+def point_at(endpoint: str) -> None:
+    """Make this process (and boto3, pynamodb) use `endpoint` for every AWS call."""
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    for name, value in EMULATOR_CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    reset_settings()
+    aws.reset_clients()
+
+
+@contextmanager
+def running_emulator(port: int = 0, host: str = "127.0.0.1") -> Iterator[Emulator]:
+    """Start a moto server, point this process at it, and create the template's resources there."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    try:
+        bound_host, bound_port = server.get_host_and_port()
+        endpoint = f"http://{bound_host}:{bound_port}"
+        point_at(endpoint)
+        stack = local_stack()
+        export_environment(stack)
+        bootstrap(stack)
+        yield Emulator(server=server, endpoint=endpoint, stack=stack)
+    finally:
+        server.stop()
+
+
+def write_env_file(environment: dict[str, str]) -> None:
+    """Let other shells' `drcaptcha` commands find this emulator (Settings reads this file)."""
+    LOCAL_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{name}={value}" for name, value in sorted(environment.items())]
+    LOCAL_ENV_FILE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def remove_env_file() -> None:
+    LOCAL_ENV_FILE.unlink(missing_ok=True)

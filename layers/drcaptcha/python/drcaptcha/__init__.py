@@ -1,0 +1,1 @@
+"""DrCaptcha's shared library, shipped to every function as a Lambda layer."""

@@ -1,0 +1,52 @@
+"""One settings object, read from the environment.
+
+Resource names come from template.yaml: on AWS through each function's environment, locally through the
+bootstrap, which resolves the same template and exports the same variables. `AWS_ENDPOINT_URL` is the only
+switch between AWS, the embedded moto server and LocalStack.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where `drcaptcha emulator` writes the endpoint and resource names for other shells to pick up.
+LOCAL_ENV_FILE = Path(".drcaptcha") / "env"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=LOCAL_ENV_FILE, env_file_encoding="utf-8", extra="ignore")
+
+    aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    aws_access_key_id: str | None = Field(default=None, alias="AWS_ACCESS_KEY_ID")
+    aws_secret_access_key: str | None = Field(default=None, alias="AWS_SECRET_ACCESS_KEY")
+
+    bucket_name: str = Field(default="", alias="BUCKET_NAME")
+    votes_stream: str = Field(default="", alias="VOTES_STREAM")
+    glyphs_table: str = Field(default="", alias="GLYPHS_TABLE")
+    challenges_table: str = Field(default="", alias="CHALLENGES_TABLE")
+    sites_table: str = Field(default="", alias="SITES_TABLE")
+    votes_table: str = Field(default="", alias="VOTES_TABLE")
+    networks_table: str = Field(default="", alias="NETWORKS_TABLE")
+    ensembles_table: str = Field(default="", alias="ENSEMBLES_TABLE")
+    admins_table: str = Field(default="", alias="ADMINS_TABLE")
+    rate_limits_table: str = Field(default="", alias="RATE_LIMITS_TABLE")
+    idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
+
+    challenge_ttl_seconds: int = Field(default=120, alias="CHALLENGE_TTL_SECONDS")
+    token_ttl_seconds: int = Field(default=300, alias="TOKEN_TTL_SECONDS")
+    token_signing_key: str = Field(default="", alias="TOKEN_SIGNING_KEY")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings; call `reset_settings()` after changing the environment (tests, bootstrap)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""pynamodb tables and pydantic request/response schemas."""

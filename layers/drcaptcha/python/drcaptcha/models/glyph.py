@@ -1,0 +1,41 @@
+"""The glyph index: an item only for a glyph whose state can change (unlabelled, crowd-labelled, ambiguous)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
+from drcaptcha.models.base import TableModel
+
+UNLABELLED = "unlabelled"
+CROWD = "crowd"
+AMBIGUOUS = "ambiguous"
+
+
+class GlyphsByState(GlobalSecondaryIndex["GlyphItem"]):
+    class Meta:
+        index_name = "by-state"
+        projection = AllProjection()
+
+    state = UnicodeAttribute(hash_key=True)
+    shown = NumberAttribute(range_key=True)
+
+
+class GlyphItem(TableModel):
+    """`glyph_id` is `GlyphRef.key`; `tallies` maps a class index (as a string) to its vote weight."""
+
+    table_setting: ClassVar[str] = "glyphs_table"
+
+    class Meta:
+        table_name = ""
+
+    glyph_id = UnicodeAttribute(hash_key=True)
+    state = UnicodeAttribute(default=UNLABELLED)
+    shown = NumberAttribute(default=0)
+    label = NumberAttribute(null=True)
+    label_source = UnicodeAttribute(null=True)
+    tallies = MapAttribute[str, float](default=dict)
+    votes = NumberAttribute(default=0)
+    by_state = GlyphsByState()

@@ -1,0 +1,40 @@
+"""Shared fixtures: one moto server for the session, reset and re-bootstrapped for each test that uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drcaptcha import aws
+from drcaptcha.config import reset_settings
+from drcaptcha_ops.emulator import Emulator, running_emulator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EMNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "emnist"
+
+
+@pytest.fixture(scope="session")
+def emulator_session() -> Iterator[Emulator]:
+    with pytest.MonkeyPatch.context() as patch:
+        # Keep a developer's running emulator (.drcaptcha/env) out of the tests.
+        patch.chdir(REPO_ROOT)
+        with running_emulator() as emulator:
+            yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_session: Emulator) -> Iterator[Emulator]:
+    """A clean stack: every resource of template.yaml, empty."""
+    emulator_session.reset()
+    reset_settings()
+    aws.reset_clients()
+    yield emulator_session
+
+
+@pytest.fixture(scope="session")
+def emnist_dir() -> Path:
+    if not EMNIST_DIR.is_dir():
+        pytest.skip(f"EMNIST data not found at {EMNIST_DIR}")
+    return EMNIST_DIR

@@ -1,0 +1,48 @@
+"""The bootstrap creates exactly the template's data resources, at the emulator, idempotently."""
+
+from __future__ import annotations
+
+from drcaptcha import aws
+from drcaptcha_ops.bootstrap import bootstrap
+from drcaptcha_ops.emulator import Emulator
+
+
+def test_bootstrap_creates_exactly_the_templates_tables_bucket_and_stream(emulator: Emulator) -> None:
+    stack = emulator.stack
+    expected_tables = {stack.physical_name(i) for i in stack.resources_of_type("AWS::DynamoDB::Table")}
+    expected_buckets = {stack.physical_name(i) for i in stack.resources_of_type("AWS::S3::Bucket")}
+    expected_streams = {stack.physical_name(i) for i in stack.resources_of_type("AWS::Kinesis::Stream")}
+
+    assert set(aws.client("dynamodb").list_tables()["TableNames"]) == expected_tables
+    assert {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]} == expected_buckets
+    assert set(aws.client("kinesis").list_streams()["StreamNames"]) == expected_streams
+    assert len(expected_tables) >= 5
+
+
+def test_tables_have_the_templates_keys_indexes_and_ttl(emulator: Emulator) -> None:
+    dynamodb = aws.client("dynamodb")
+    for logical_id, resource in emulator.stack.resources_of_type("AWS::DynamoDB::Table").items():
+        properties = resource["Properties"]
+        name = emulator.stack.physical_name(logical_id)
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert table["KeySchema"] == properties["KeySchema"], logical_id
+        declared_indexes = {index["IndexName"] for index in properties.get("GlobalSecondaryIndexes", [])}
+        created_indexes = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+        assert created_indexes == declared_indexes, logical_id
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in properties:
+            assert ttl["TimeToLiveStatus"] == "ENABLED"
+            assert ttl["AttributeName"] == properties["TimeToLiveSpecification"]["AttributeName"]
+        else:
+            assert ttl["TimeToLiveStatus"] == "DISABLED"
+
+
+def test_a_second_bootstrap_creates_nothing(emulator: Emulator) -> None:
+    report = bootstrap(emulator.stack)
+
+    assert report.created == []
+    assert set(report.existing) == {
+        logical_id
+        for logical_id, resource in emulator.stack.resources.items()
+        if resource["Type"].startswith(("AWS::DynamoDB", "AWS::S3", "AWS::Kinesis", "AWS::SQS"))
+    }
