@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := chromium graphviz
 
-.PHONY: setup system-packages test lint typecheck unit integration demo bench clean
+.PHONY: setup system-packages test lint typecheck sam-check demo bench clean
 
 setup: $(STAMP)
 
@@ -34,7 +34,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: setup lint typecheck
+# cfn-lint, sam validate --lint and sam build (python3.12): proves that the layer and functions package.
+sam-check: setup
+	infra/sam-build.sh
+
+test: setup lint typecheck sam-check
 	$(BIN)/pytest --cov --cov-report=term
 
 demo: setup

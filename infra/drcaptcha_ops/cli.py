@@ -17,7 +17,7 @@ from drcaptcha.config import get_settings
 from drcaptcha.errors import DrCaptchaError
 
 # Modules that define `register(subparsers)`; each adds its commands with `set_defaults(run=...)`.
-COMMAND_MODULES = ("drcaptcha_ops.commands.stack",)
+COMMAND_MODULES = ("drcaptcha_ops.commands.stack", "drcaptcha_ops.commands.data")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,90 @@
+"""`drcaptcha import-emnist`, `remove-labels` and `stats`: the glyph data set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from drcaptcha.charset import CLASSES
+from drcaptcha_ops.importer import import_emnist, remove_labels, stats
+
+CLASS_COLUMNS = 4
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from error
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    importer = subparsers.add_parser(
+        "import-emnist",
+        help="import EMNIST (gzip IDX files, emnist-balanced.mat, or a folder of them) as glyph shards",
+    )
+    importer.add_argument("path", type=Path, help="a folder of EMNIST IDX files, or an emnist-balanced.mat file")
+    importer.add_argument("--limit", type=positive_int, help="import a subset of this many images (for tests)")
+    importer.add_argument("--seed", type=int, default=0, help="seed of the test draw and the shuffle (default 0)")
+    importer.add_argument("--replace", action="store_true", help="replace a different import that is stored")
+    importer.set_defaults(run=run_import)
+
+    remover = subparsers.add_parser("remove-labels", help="make N labelled training glyphs unlabelled")
+    remover.add_argument("count", metavar="N", type=positive_int)
+    remover.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    remover.set_defaults(run=run_remove_labels)
+
+    counter = subparsers.add_parser("stats", help="count the stored glyphs")
+    counter.add_argument("--json", action="store_true", help="print one JSON object")
+    counter.set_defaults(run=run_stats)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    report = import_emnist(args.path, seed=args.seed, limit=args.limit, replace=args.replace)
+    manifest = report.manifest
+    if report.already_imported:
+        print(f"import {manifest.import_id} is already stored (same files, seed and limit): nothing to do")
+        return 0
+    split = report.split
+    if report.replaced_import_id:
+        print(f"replaced import {report.replaced_import_id}")
+    print(f"imported {split.kind} from {split.source} (import {manifest.import_id}, seed {split.seed})")
+    if split.duplicates_dropped:
+        print(f"dropped {split.duplicates_dropped:,} pixel-identical duplicates")
+    for name, info in manifest.splits.items():
+        print(f"  {name:<5} {info.count:>8,} glyphs in {len(info.shard_sizes)} shards")
+    print(per_class_table(manifest.splits["train"].per_class, manifest.splits["test"].per_class))
+    print(f"took {report.seconds:.1f} s")
+    return 0
+
+
+def per_class_table(train: list[int], test: list[int]) -> str:
+    cells = [f"{CLASSES[label]} {train[label]:>6,} /{test[label]:>4}" for label in range(len(CLASSES))]
+    rows = ["per class (train / test):"]
+    rows += ["  " + "   ".join(cells[start : start + CLASS_COLUMNS]) for start in range(0, len(cells), CLASS_COLUMNS)]
+    return "\n".join(rows)
+
+
+def run_remove_labels(args: argparse.Namespace) -> int:
+    report = remove_labels(args.count, seed=args.seed)
+    print(
+        f"removed the labels of {report.removed:,} training glyphs ({report.manifest.removed:,} unlabelled in all); "
+        "their true labels are under truth/train/"
+    )
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    counts = stats()
+    if args.json:
+        print(json.dumps(counts))
+        return 0
+    width = max(len(name) for name in counts)
+    for name, value in counts.items():
+        print(f"{name:<{width}}  {value:>9,}")
+    return 0
