@@ -8,7 +8,7 @@ APT_PACKAGES := chromium graphviz
 
 .PHONY: setup system-packages test lint typecheck sam-check demo bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) web-vendor
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found; set PYTHON=..."; exit 1; }
@@ -49,3 +49,29 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .drcaptcha .pytest_cache .mypy_cache .ruff_cache .coverage .aws-sam
+
+# The API docs viewer (swagger-ui-dist), copied from npm at build time into the ignored web/vendor/: the pages
+# never load anything from a CDN.
+WEB_VENDOR := web/vendor/swagger-ui
+WEB_VENDOR_FILES := swagger-ui-bundle.js swagger-ui.css LICENSE
+
+.PHONY: web-vendor
+web-vendor: $(WEB_VENDOR)/swagger-ui-bundle.js
+
+$(WEB_VENDOR)/swagger-ui-bundle.js:
+	@command -v npm >/dev/null || { echo "make: npm not found; install it (apt-get install npm)"; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix .web-build swagger-ui-dist@5
+	mkdir -p $(WEB_VENDOR)
+	cd .web-build/node_modules/swagger-ui-dist && cp $(WEB_VENDOR_FILES) $(CURDIR)/$(WEB_VENDOR)/
+
+# Bootstrap LocalStack (infra/localstack/compose.yaml) from the template, then run the integration suite there.
+LOCALSTACK_URL ?= http://localhost:4566
+.PHONY: localstack-test
+localstack-test: setup
+	@curl -fsS $(LOCALSTACK_URL)/_localstack/health >/dev/null || { \
+	  echo "make: LocalStack is not reachable at $(LOCALSTACK_URL);" \
+	       "start it with: docker compose -f infra/localstack/compose.yaml up -d --wait"; exit 1; }
+	AWS_ENDPOINT_URL=$(LOCALSTACK_URL) AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 \
+	  $(BIN)/drcaptcha bootstrap
+	AWS_ENDPOINT_URL=$(LOCALSTACK_URL) LOCALSTACK_URL=$(LOCALSTACK_URL) AWS_ACCESS_KEY_ID=test \
+	  AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 $(BIN)/pytest tests/integration -m "not slow" -ra

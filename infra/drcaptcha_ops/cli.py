@@ -17,7 +17,13 @@ from drcaptcha.config import get_settings
 from drcaptcha.errors import DrCaptchaError
 
 # Modules that define `register(subparsers)`; each adds its commands with `set_defaults(run=...)`.
-COMMAND_MODULES = ("drcaptcha_ops.commands.stack", "drcaptcha_ops.commands.data")
+COMMAND_MODULES = (
+    "drcaptcha_ops.commands.stack",
+    "drcaptcha_ops.commands.data",
+    "drcaptcha_ops.commands.serve",
+    "drcaptcha_ops.commands.sites",
+    "drcaptcha_ops.commands.train",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -48,6 +48,8 @@ BYMERGE_TEST_LABELS: Final = "emnist-bymerge-test-labels-idx1-ubyte.gz"
 BYCLASS_TEST_IMAGES: Final = "emnist-byclass-test-images-idx3-ubyte.gz"
 BYCLASS_TEST_LABELS: Final = "emnist-byclass-test-labels-idx1-ubyte.gz"
 BALANCED_MAT: Final = "emnist-balanced.mat"
+BALANCED_FILES: Final = (BALANCED_TRAIN_IMAGES, BALANCED_TRAIN_LABELS, BALANCED_TEST_IMAGES, BALANCED_TEST_LABELS)
+EQUIVALENT_FILES: Final = (BYMERGE_TEST_IMAGES, BYMERGE_TEST_LABELS, BYCLASS_TEST_IMAGES, BYCLASS_TEST_LABELS)
 
 # SHA-256 of the official files of the NIST gzip release (see ../shared/data/emnist/README.md). Only files named
 # here are checked: a file under another name has no reference to compare with.
@@ -89,13 +91,36 @@ class SourceFile:
     sha256: str
 
 
+BALANCED_IDX: Final = "balanced-idx"
+BALANCED_MAT_KIND: Final = "balanced-mat"
+BALANCED_EQUIVALENT: Final = "balanced-equivalent"
+
+
+@dataclass(frozen=True)
+class EmnistSource:
+    """The files of a source, checked against the official hashes but not parsed yet."""
+
+    kind: str
+    path: Path
+    paths: tuple[Path, ...]
+    files: tuple[SourceFile, ...]
+
+    def import_id(self, seed: int, limit: int | None) -> str:
+        """Same files, seed and limit give the same id: that is how a re-run is recognised."""
+        identity = {
+            "kind": self.kind,
+            "files": sorted((file.name, file.sha256) for file in self.files),
+            "seed": seed,
+            "limit": limit,
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class EmnistSplit:
     """A validated train/test split, ready to import, and where it came from."""
 
-    kind: str
-    source: str
-    files: tuple[SourceFile, ...]
+    source: EmnistSource
     seed: int
     limit: int | None
     train: LabelledImages
@@ -103,29 +128,25 @@ class EmnistSplit:
     duplicates_dropped: int = 0
 
     @property
+    def kind(self) -> str:
+        return self.source.kind
+
+    @property
     def import_id(self) -> str:
-        """Same files, seed and limit give the same id: that is how a re-run is recognised."""
-        identity = {
-            "kind": self.kind,
-            "files": sorted((file.name, file.sha256) for file in self.files),
-            "seed": self.seed,
-            "limit": self.limit,
-        }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+        return self.source.import_id(self.seed, self.limit)
 
 
 # --- files ---------------------------------------------------------------------------------------------------
-def read_checked(path: Path) -> tuple[bytes, SourceFile]:
-    """A file's bytes and digest; an official file whose digest differs from the release is refused."""
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).hexdigest()
+def checked_file(path: Path) -> SourceFile:
+    """A file's digest; an official file whose digest differs from the release's is refused."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     expected = OFFICIAL_SHA256.get(path.name)
     if expected is not None and digest != expected:
         raise DataError(
             f"{path} does not match the official EMNIST file of that name (SHA-256 {digest[:12]}…, "
             f"expected {expected[:12]}…): it is truncated, corrupt or not the official release"
         )
-    return raw, SourceFile(path.name, digest)
+    return SourceFile(path.name, digest)
 
 
 def gunzip(raw: bytes, what: str) -> bytes:
@@ -177,15 +198,13 @@ def check_label_range(labels: Labels, what: str, num_classes: int) -> Labels:
     return labels
 
 
-def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> tuple[LabelledImages, list[SourceFile]]:
+def read_idx_pair(images_path: Path, labels_path: Path, num_classes: int) -> LabelledImages:
     """An images file and its labels file, checked against each other."""
-    raw_images, images_file = read_checked(images_path)
-    raw_labels, labels_file = read_checked(labels_path)
-    images = parse_idx_images(raw_images, str(images_path))
-    labels = parse_idx_labels(raw_labels, str(labels_path), num_classes)
+    images = parse_idx_images(images_path.read_bytes(), str(images_path))
+    labels = parse_idx_labels(labels_path.read_bytes(), str(labels_path), num_classes)
     if len(images) != len(labels):
         raise DataError(f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels")
-    return LabelledImages(images, labels), [images_file, labels_file]
+    return LabelledImages(images, labels)
 
 
 # --- the .mat file -------------------------------------------------------------------------------------------
@@ -212,11 +231,19 @@ def mat_labels(values: NDArray[Any], what: str) -> Labels:
     return check_label_range(flat.astype(np.int16), what, NUM_CLASSES)
 
 
-def mat_part(dataset: dict[str, Any], part: str, what: str) -> LabelledImages:
+def mat_field(record: Any, name: str, what: str) -> Any:
+    """A field of a MATLAB struct as loadmat returns it (a 1x1 record array), or a DataError naming the path."""
     try:
-        images, labels = dataset[part]["images"], dataset[part]["labels"]
-    except (KeyError, TypeError, IndexError) as error:
-        raise DataError(f"{what} is not an EMNIST .mat file: it has no dataset.{part}.images/labels") from error
+        value = record[name]
+        return value[0, 0] if value.dtype.names else value
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError) as error:
+        raise DataError(f"{what} is not an EMNIST .mat file: it has no {name}") from error
+
+
+def mat_part(dataset: Any, part: str, what: str) -> LabelledImages:
+    split = mat_field(dataset, part, what)
+    images = mat_field(split, "images", f"{what} dataset.{part}")
+    labels = mat_field(split, "labels", f"{what} dataset.{part}")
     upright = mat_images_upright(np.asarray(images), f"{what} dataset.{part}")
     checked = mat_labels(labels, f"{what} dataset.{part}")
     if len(upright) != len(checked):
@@ -224,9 +251,9 @@ def mat_part(dataset: dict[str, Any], part: str, what: str) -> LabelledImages:
     return LabelledImages(upright, checked)
 
 
-def check_mat_mapping(dataset: dict[str, Any], what: str) -> None:
+def check_mat_mapping(dataset: Any, what: str) -> None:
     """The mapping (label, ASCII code) must name our 47 classes, in our order: else labels mean other things."""
-    if "mapping" not in dataset:
+    if "mapping" not in (dataset.dtype.names or ()):
         return
     mapping = np.asarray(dataset["mapping"])
     expected = np.array([[label, ord(character)] for label, character in enumerate(CLASSES)])
@@ -234,23 +261,24 @@ def check_mat_mapping(dataset: dict[str, Any], what: str) -> None:
         raise DataError(f"{what}: its class mapping is not the 47-class EMNIST Balanced mapping")
 
 
-def read_mat(path: Path) -> tuple[LabelledImages, LabelledImages, SourceFile]:
+def read_mat(path: Path) -> tuple[LabelledImages, LabelledImages]:
     """Train and test of an `emnist-balanced.mat` (structure `dataset` → train/test → images, labels, mapping)."""
     from scipy.io import loadmat  # scipy is slow to import; only this source needs it
 
-    _, source_file = read_checked(path)
     what = str(path)
     try:
-        content = loadmat(path, simplify_cells=True)
+        content = loadmat(path)
     except NotImplementedError as error:  # MATLAB v7.3 files are HDF5
         raise DataError(f"{what} is a MATLAB v7.3 (HDF5) file; save it as v7 or use the IDX files") from error
     except Exception as error:  # scipy raises many types for a file that is not a .mat
         raise DataError(f"{what} is not a readable MATLAB .mat file: {error}") from error
-    dataset = content.get("dataset")
-    if not isinstance(dataset, dict):
+    if "dataset" not in content:
         raise DataError(f"{what} is not an EMNIST .mat file: it has no `dataset` structure")
+    dataset = mat_field(content, "dataset", what)
+    if not dataset.dtype.names:
+        raise DataError(f"{what} is not an EMNIST .mat file: `dataset` is not a structure")
     check_mat_mapping(dataset, what)
-    return mat_part(dataset, "train", what), mat_part(dataset, "test", what), source_file
+    return mat_part(dataset, "train", what), mat_part(dataset, "test", what)
 
 
 # --- splitting -----------------------------------------------------------------------------------------------
@@ -331,51 +359,66 @@ def has_all(folder: Path, names: Iterable[str]) -> bool:
     return all((folder / name).is_file() for name in names)
 
 
-def load_emnist(path: Path, seed: int = 0, limit: int | None = None) -> EmnistSplit:
-    """The validated split that `import-emnist PATH` writes; raises DataError for anything it cannot use."""
+def looks_like_mat(path: Path) -> bool:
+    from scipy.io.matlab import matfile_version
+
+    try:
+        with path.open("rb") as file:
+            matfile_version(file)
+    except Exception:  # scipy raises several types for a header it does not know
+        return False
+    return True
+
+
+def locate_source(path: Path) -> tuple[str, tuple[Path, ...]]:
+    """Which kind of source `path` is, and its files: a cheap check that needs no parsing."""
     if not path.exists():
         raise missing_path(path)
-    if path.is_dir():
-        kind, train, test, files, dropped = load_folder(path, seed)
-    elif path.name.endswith((".gz", "-ubyte")):
-        raise DataError(f"{path} is a single IDX file; pass the folder that holds the EMNIST images and labels")
+    if path.is_file():
+        if path.name.endswith((".gz", "-ubyte")):
+            raise DataError(f"{path} is a single IDX file; pass the folder that holds the EMNIST images and labels")
+        if not looks_like_mat(path):
+            raise DataError(f"{path} is not a readable MATLAB .mat file (nor a folder of EMNIST IDX files)")
+        return BALANCED_MAT_KIND, (path,)
+    if has_all(path, BALANCED_FILES):
+        return BALANCED_IDX, tuple(path / name for name in BALANCED_FILES)
+    if (path / BALANCED_MAT).is_file():
+        return BALANCED_MAT_KIND, (path / BALANCED_MAT,)
+    if has_all(path, EQUIVALENT_FILES):
+        return BALANCED_EQUIVALENT, tuple(path / name for name in EQUIVALENT_FILES)
+    raise DataError(
+        f"{path} holds no EMNIST source: expected the four emnist-balanced-* IDX files, {BALANCED_MAT}, "
+        "or the ByMerge and ByClass test IDX files"
+    )
+
+
+def identify_source(path: Path) -> EmnistSource:
+    """The source at `path` with its files' digests; official files are checked against the release."""
+    kind, paths = locate_source(path)
+    return EmnistSource(kind, path.resolve(), paths, tuple(checked_file(file) for file in paths))
+
+
+def read_split(source: EmnistSource, seed: int = 0, limit: int | None = None) -> EmnistSplit:
+    """Parse and validate every file of `source`, and split it (see the module docstring)."""
+    dropped = 0
+    if source.kind == BALANCED_EQUIVALENT:
+        bymerge = read_idx_pair(source.paths[0], source.paths[1], NUM_CLASSES)
+        byclass = read_idx_pair(source.paths[2], source.paths[3], len(BYCLASS_CHARACTERS))
+        train, test, dropped = balanced_equivalent(bymerge, byclass, seed)
     else:
-        kind = "balanced-mat"
-        train, test, source_file = read_mat(path)
-        files, dropped = [source_file], 0
-    if kind != "balanced-equivalent":
+        if source.kind == BALANCED_IDX:
+            train = read_idx_pair(source.paths[0], source.paths[1], NUM_CLASSES)
+            test = read_idx_pair(source.paths[2], source.paths[3], NUM_CLASSES)
+        else:
+            train, test = read_mat(source.paths[0])
+        # The official split is kept as it is; the shuffle only mixes classes within each shard.
         rng = np.random.default_rng(seed)
         train, test = shuffled(train, rng), shuffled(test, rng)
     if limit is not None:
         train, test = take_subset(train, test, limit)
-    return EmnistSplit(
-        kind=kind,
-        source=str(path.resolve()),
-        files=tuple(files),
-        seed=seed,
-        limit=limit,
-        train=train,
-        test=test,
-        duplicates_dropped=dropped,
-    )
+    return EmnistSplit(source=source, seed=seed, limit=limit, train=train, test=test, duplicates_dropped=dropped)
 
 
-def load_folder(folder: Path, seed: int) -> tuple[str, LabelledImages, LabelledImages, list[SourceFile], int]:
-    balanced = (BALANCED_TRAIN_IMAGES, BALANCED_TRAIN_LABELS, BALANCED_TEST_IMAGES, BALANCED_TEST_LABELS)
-    equivalent = (BYMERGE_TEST_IMAGES, BYMERGE_TEST_LABELS, BYCLASS_TEST_IMAGES, BYCLASS_TEST_LABELS)
-    if has_all(folder, balanced):
-        train, train_files = read_idx_pair(folder / balanced[0], folder / balanced[1], NUM_CLASSES)
-        test, test_files = read_idx_pair(folder / balanced[2], folder / balanced[3], NUM_CLASSES)
-        return "balanced-idx", train, test, train_files + test_files, 0
-    if (folder / BALANCED_MAT).is_file():
-        mat_train, mat_test, mat_file = read_mat(folder / BALANCED_MAT)
-        return "balanced-mat", mat_train, mat_test, [mat_file], 0
-    if has_all(folder, equivalent):
-        bymerge, bymerge_files = read_idx_pair(folder / equivalent[0], folder / equivalent[1], NUM_CLASSES)
-        byclass, byclass_files = read_idx_pair(folder / equivalent[2], folder / equivalent[3], len(BYCLASS_CHARACTERS))
-        train, test, dropped = balanced_equivalent(bymerge, byclass, seed)
-        return "balanced-equivalent", train, test, bymerge_files + byclass_files, dropped
-    raise DataError(
-        f"{folder} holds no EMNIST source: expected the four {BALANCED_TRAIN_IMAGES.split('-train')[0]}-* IDX "
-        f"files, {BALANCED_MAT}, or the ByMerge and ByClass test IDX files"
-    )
+def load_emnist(path: Path, seed: int = 0, limit: int | None = None) -> EmnistSplit:
+    """The validated split that `import-emnist PATH` writes; raises DataError for anything it cannot use."""
+    return read_split(identify_source(path), seed, limit)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -22,17 +23,21 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import flask
 import functions_framework
 from werkzeug.security import safe_join
+from werkzeug.serving import make_server
 
-from drcaptcha.errors import DataError
+from drcaptcha.config import reset_settings
+from drcaptcha.errors import DataError, DrCaptchaError, NotFound, PayloadTooLarge
 from drcaptcha_ops.bootstrap import export_environment
 from drcaptcha_ops.template import ACCOUNT_ID, REPO_ROOT, TEMPLATE_PATH, LocalStack, local_stack
 
@@ -42,6 +47,8 @@ WEB_ROOT = REPO_ROOT / "web"
 GATEWAY_CONFIG_KEY = "DRCAPTCHA_GATEWAY"
 LOCAL_API_ID = "local"
 DEFAULT_ROUTE_KEY = "$default"
+# A synchronous Lambda invocation takes at most 6 MB; API Gateway turns a larger request away.
+MAX_EVENT_BODY_BYTES = 6 * 1024 * 1024
 # API Gateway hands these content types to the function as text; every other body arrives base64-encoded
 # (form posts included, which surprises handlers that were only tried with JSON).
 _TEXT_MIMETYPES = ("application/json", "application/xml", "application/javascript")
@@ -79,7 +86,12 @@ class LocalLambdaContext:
 
 @dataclass
 class LocalFunction:
-    """One AWS::Serverless::Function of the template, whose handler is imported on first use."""
+    """One AWS::Serverless::Function of the template, run in this process as Lambda runs it.
+
+    Like Lambda, an instance handles one event at a time, and a request that finds every instance busy starts
+    a new one (a cold start: the handler module imported afresh). Handlers keep per-instance state at module
+    level (a powertools resolver's current event, a BatchProcessor), which threads must not share.
+    """
 
     function_id: str
     function_name: str
@@ -89,14 +101,19 @@ class LocalFunction:
     timeout_s: float
     arn: str
     environment: dict[str, str]
-    _handler: Handler | None = field(default=None, repr=False)
+    _instances: list[ModuleType] = field(default_factory=list, repr=False)
+    _idle: list[ModuleType] = field(default_factory=list, repr=False)
+    _starts: Iterator[int] = field(default_factory=itertools.count, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def handler(self) -> Handler:
+    @property
+    def module(self) -> ModuleType:
+        """The first instance's handler module (tests read what a fixture handler recorded there)."""
         with self._lock:
-            if self._handler is None:
-                self._handler = self._load_handler()
-            return self._handler
+            if self._instances:
+                return self._instances[0]
+        self._release(self._start_instance())
+        return self._instances[0]
 
     def invoke(self, event: dict[str, Any]) -> Any:
         context = LocalLambdaContext(
@@ -105,30 +122,49 @@ class LocalFunction:
             invoked_function_arn=self.arn,
             timeout_s=self.timeout_s,
         )
-        return self.handler()(event, context)
+        instance = self._acquire()
+        try:
+            return self._handler_of(instance)(event, context)
+        finally:
+            self._release(instance)
 
-    def _load_handler(self) -> Handler:
+    def _acquire(self) -> ModuleType:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()  # the most recently used instance: the warmest
+        return self._start_instance()
+
+    def _release(self, instance: ModuleType) -> None:
+        with self._lock:
+            self._idle.append(instance)
+
+    def _start_instance(self) -> ModuleType:
+        # Imported outside the lock, so that a cold start does not hold up the warm instances.
+        module = self._import_module(next(self._starts))
+        with self._lock:
+            self._instances.append(module)
+        return module
+
+    def _handler_of(self, module: ModuleType) -> Handler:
+        handler = getattr(module, self.handler_path.rpartition(".")[2], None)
+        if not callable(handler):
+            raise DataError(f"{self.function_id}: {module.__file__} has no function {self.handler_path!r}")
+        return handler  # type: ignore[no-any-return]
+
+    def _import_module(self, instance_number: int) -> ModuleType:
         module_path, _, attribute = self.handler_path.rpartition(".")
         if not module_path or not attribute:
             raise DataError(f"{self.function_id}: Handler {self.handler_path!r} is not MODULE.FUNCTION")
         source = self.code_dir / Path(*module_path.split(".")).with_suffix(".py")
-        # Every function has an `app.py`: a name per function keeps them from replacing each other.
-        module_name = f"drcaptcha_local_functions.{self.function_id}.{module_path}"
+        # Every function has an `app.py`: a name per function and instance keeps them apart.
+        module_name = f"drcaptcha_local_functions.{self.function_id}.i{instance_number}.{module_path}"
         spec = importlib.util.spec_from_file_location(module_name, source)
         if spec is None or spec.loader is None or not source.is_file():
             raise DataError(f"{self.function_id}: no handler module at {source}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
-        handler = getattr(module, attribute, None)
-        if not callable(handler):
-            raise DataError(f"{self.function_id}: {source} has no function {attribute!r}")
-        return handler  # type: ignore[no-any-return]
-
-    @property
-    def module(self) -> Any:
-        """The handler's module, imported if it was not yet (tests read what a fixture handler recorded)."""
-        return sys.modules[self.handler().__module__]
+        return module
 
 
 def function_properties(stack: LocalStack, function_id: str) -> dict[str, Any]:
@@ -183,9 +219,71 @@ def export_function_environments(stack: LocalStack, functions: Mapping[str, Loca
                 continue
             extras[name] = (function.function_id, value)
     os.environ.update({name: value for name, (_, value) in extras.items()})
+    reset_settings()
 
 
 # --- routes ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CorsRules:
+    """An HttpApi's CorsConfiguration. API Gateway applies it itself and ignores the functions' CORS headers."""
+
+    allow_origins: tuple[str, ...] = ("*",)
+    allow_methods: tuple[str, ...] = ("*",)
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @classmethod
+    def from_template(cls, configuration: Any) -> CorsRules | None:
+        if configuration is True:
+            return cls()
+        if not isinstance(configuration, dict):
+            return None
+
+        def names(key: str) -> tuple[str, ...]:
+            return tuple(str(item) for item in configuration.get(key, []) or [])
+
+        max_age = configuration.get("MaxAge")
+        return cls(
+            allow_origins=names("AllowOrigins"),
+            allow_methods=names("AllowMethods"),
+            allow_headers=names("AllowHeaders"),
+            expose_headers=names("ExposeHeaders"),
+            max_age=None if max_age is None else int(max_age),
+            allow_credentials=bool(configuration.get("AllowCredentials", False)),
+        )
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        if not origin:
+            return None
+        if "*" in self.allow_origins:
+            return origin if self.allow_credentials else "*"
+        return origin if origin in self.allow_origins else None
+
+    def response_headers(self, origin: str | None) -> dict[str, str]:
+        allowed = self.allowed_origin(origin)
+        if allowed is None:
+            return {}
+        headers = {"Access-Control-Allow-Origin": allowed}
+        if self.expose_headers:
+            headers["Access-Control-Expose-Headers"] = ",".join(self.expose_headers)
+        if self.allow_credentials:
+            headers["Access-Control-Allow-Credentials"] = "true"
+        return headers
+
+    def preflight_headers(self, origin: str | None) -> dict[str, str]:
+        headers = self.response_headers(origin)
+        if not headers:
+            return {}
+        headers["Access-Control-Allow-Methods"] = ",".join(self.allow_methods)
+        if self.allow_headers:
+            headers["Access-Control-Allow-Headers"] = ",".join(self.allow_headers)
+        if self.max_age is not None:
+            headers["Access-Control-Max-Age"] = str(self.max_age)
+        return headers
 
 
 @dataclass(frozen=True)
@@ -196,6 +294,7 @@ class Route:
     method: str
     path: str
     pattern: re.Pattern[str]
+    cors: CorsRules | None = None
 
     @property
     def route_key(self) -> str:
@@ -212,6 +311,9 @@ class Route:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if self.method not in {"ANY", method}:
             return None
+        return self.match_path(path)
+
+    def match_path(self, path: str) -> dict[str, str] | None:
         found = self.pattern.fullmatch(path)
         return None if found is None else found.groupdict()
 
@@ -230,6 +332,15 @@ def _path_pattern(path: str) -> re.Pattern[str]:
     return re.compile(pattern, re.DOTALL)
 
 
+def _api_cors(stack: LocalStack, api_id: Any) -> CorsRules | None:
+    """The CORS rules of the HttpApi an event names (ApiId), or of the implicit API (Globals.HttpApi)."""
+    configuration = stack.template.get("Globals", {}).get("HttpApi", {}).get("CorsConfiguration")
+    if isinstance(api_id, dict) and isinstance(api_id.get("Ref"), str) and api_id["Ref"] in stack.resources:
+        own = stack.resources[api_id["Ref"]].get("Properties", {}).get("CorsConfiguration")
+        configuration = own if own is not None else configuration
+    return CorsRules.from_template(stack.resolve(configuration))
+
+
 def http_routes(stack: LocalStack) -> list[Route]:
     """Every HttpApi event of every function, most specific first."""
     routes = []
@@ -238,12 +349,14 @@ def http_routes(stack: LocalStack) -> list[Route]:
         for event_id, event in events.items():
             if event.get("Type") != "HttpApi":
                 continue
-            properties = stack.resolve(event.get("Properties", {}) or {})
+            raw_properties = event.get("Properties", {}) or {}
+            properties = stack.resolve(raw_properties)
             if str(properties.get("PayloadFormatVersion", "2.0")) != "2.0":
                 raise DataError(f"{function_id}.{event_id}: the local gateway speaks payload format 2.0 only")
             path = str(properties.get("Path", DEFAULT_ROUTE_KEY))
             method = str(properties.get("Method", "ANY")).upper()
-            routes.append(Route(function_id, method, path, _path_pattern(path)))
+            cors = _api_cors(stack, raw_properties.get("ApiId"))
+            routes.append(Route(function_id, method, path, _path_pattern(path), cors))
     return sorted(routes, key=lambda route: route.priority)
 
 
@@ -317,8 +430,8 @@ def http_api_response(result: Any) -> flask.Response:
     """Shape a handler's return value into HTTP as API Gateway does for payload format 2.0."""
     if not (isinstance(result, dict) and "statusCode" in result):
         # A return without a statusCode is taken as the JSON body of a 200.
-        body = result if isinstance(result, str) else json.dumps(result)
-        return flask.Response(body, status=200, content_type="application/json")
+        plain = result if isinstance(result, str) else json.dumps(result)
+        return flask.Response(plain, status=200, content_type="application/json")
     status = result["statusCode"]
     if not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"statusCode {status!r} is not an HTTP status")
@@ -339,10 +452,15 @@ def http_api_response(result: Any) -> flask.Response:
     return response
 
 
-def error_response(status: int, code: str, message: str) -> flask.Response:
-    return flask.Response(
-        json.dumps({"error": {"code": code, "message": message}}), status=status, content_type="application/json"
-    )
+class BadGateway(DrCaptchaError):
+    """A function failed or replied with something that is not a response: API Gateway's own 5xx."""
+
+    code = "bad-gateway"
+    status = 502
+
+
+def error_response(error: DrCaptchaError) -> flask.Response:
+    return flask.Response(json.dumps(error.as_body()), status=error.status, content_type="application/json")
 
 
 # --- the gateway -----------------------------------------------------------------------------------------------
@@ -359,6 +477,11 @@ class Gateway:
     def dispatch(self, request: flask.Request) -> flask.Response:
         if request.path == "/healthz" and request.method in {"GET", "HEAD"}:
             return flask.jsonify(status="ok")
+        if (request.content_length or 0) > MAX_EVENT_BODY_BYTES:
+            return error_response(PayloadTooLarge(f"the request body is over {MAX_EVENT_BODY_BYTES} bytes"))
+        preflight = self.preflight(request)
+        if preflight is not None:
+            return preflight
         for route in self.routes:
             if route.path == DEFAULT_ROUTE_KEY:
                 break
@@ -371,16 +494,38 @@ class Gateway:
         default = next((route for route in self.routes if route.path == DEFAULT_ROUTE_KEY), None)
         if default is not None:
             return self.call(default, request, {})
-        return error_response(404, "not-found", f"no route for {request.method} {request.path}")
+        return error_response(NotFound(f"no route for {request.method} {request.path}"))
 
     def call(self, route: Route, request: flask.Request, path_parameters: dict[str, str]) -> flask.Response:
         function = self.functions[route.function_id]
         try:
-            return http_api_response(function.invoke(http_api_event(request, route, path_parameters)))
+            response = http_api_response(function.invoke(http_api_event(request, route, path_parameters)))
         except Exception:
             # What API Gateway does when a function fails: an error to the client, the traceback to the log.
             logger.exception("%s failed on %s %s", function.function_id, request.method, request.path)
-            return error_response(502, "bad-gateway", f"{route.function_id} failed; the gateway log has the error")
+            response = error_response(BadGateway(f"{route.function_id} failed; the gateway log has the error"))
+        if route.cors is not None:
+            for name in {name for name, _ in response.headers.items() if name.lower().startswith("access-control-")}:
+                del response.headers[name]
+            response.headers.update(route.cors.response_headers(request.headers.get("Origin")))
+        return response
+
+    def preflight(self, request: flask.Request) -> flask.Response | None:
+        """A CORS preflight that no OPTIONS route takes: API Gateway answers it from the API's CorsConfiguration.
+
+        It does so before an `ANY` route could take it, so a function never sees a preflight.
+        """
+        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+            return None
+        matching = [route for route in self.routes if route.match_path(request.path) is not None]
+        if any(route.method == "OPTIONS" for route in matching):
+            return None
+        route = next((route for route in matching if route.cors is not None), None)
+        if route is None or route.cors is None:
+            return None
+        response = flask.Response(status=204)
+        response.headers.update(route.cors.preflight_headers(request.headers.get("Origin")))
+        return response
 
     def static_file(self, request: flask.Request) -> flask.Response | None:
         if request.method not in {"GET", "HEAD"}:
@@ -426,6 +571,22 @@ def create_gateway(
     return app
 
 
+@contextmanager
+def running_gateway(
+    template_path: Path = TEMPLATE_PATH, web_root: Path = WEB_ROOT, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """Serve the gateway from a background thread (tests, benchmarks); yield its base URL."""
+    server = make_server(host, port, create_gateway(template_path, web_root), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def _functions_framework_app() -> flask.Flask:
     """functions-framework's app for `serve_request`, without the import-path side effects it leaves behind.
 
@@ -437,7 +598,9 @@ def _functions_framework_app() -> flask.Flask:
     module_name = source.stem
     previous_module = sys.modules.get(module_name)
     try:
-        app: flask.Flask = functions_framework.create_app(target=serve_request.__name__, source=str(source))
+        app: flask.Flask = functions_framework.create_app(  # type: ignore[no-untyped-call]
+            target=serve_request.__name__, source=str(source)
+        )
     finally:
         sys.path[:] = path_before
         if previous_module is None:

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from drcaptcha.errors import BadRequest, Conflict
+from drcaptcha.errors import BadRequest, Conflict, ServiceUnavailable
 from drcaptcha.glyphs import (
     MANIFEST_KEY,
     REMOVED,
@@ -32,7 +32,7 @@ from drcaptcha.glyphs import (
     truth_key,
 )
 from drcaptcha.models.glyph import UNLABELLED, GlyphItem
-from drcaptcha_ops.emnist import EmnistSplit, LabelledImages, load_emnist
+from drcaptcha_ops.emnist import EmnistSplit, LabelledImages, identify_source, read_split
 
 # S3 puts are I/O bound; boto3 clients are thread-safe and pool 10 connections by default.
 S3_WORKERS: Final = 8
@@ -46,7 +46,7 @@ R = TypeVar("R")
 @dataclass(frozen=True)
 class ImportReport:
     manifest: ImportManifest
-    split: EmnistSplit
+    split: EmnistSplit | None  # None when the import was stored already and nothing was read
     already_imported: bool
     replaced_import_id: str | None
     seconds: float
@@ -77,6 +77,17 @@ def parallel_map(function: Callable[[T], R], items: Sequence[T], label: str, pro
     return results
 
 
+def configured_store() -> GlyphStore:
+    """The store of the configured bucket; without one, no emulator or stack was named."""
+    store = GlyphStore()
+    if not store.bucket:
+        raise ServiceUnavailable(
+            "no data bucket is configured (BUCKET_NAME is empty): start `drcaptcha emulator` in this folder, "
+            "or set AWS_ENDPOINT_URL and the resource names of a bootstrapped stack"
+        )
+    return store
+
+
 # --- import --------------------------------------------------------------------------------------------------
 def import_emnist(
     source: Path,
@@ -86,25 +97,53 @@ def import_emnist(
     store: GlyphStore | None = None,
     progress: bool = True,
 ) -> ImportReport:
-    """Validate `source` completely, then write its split as shards, then the manifest.
+    """Import the EMNIST source at `source`: validate all of it, write its shards, then the manifest.
 
-    The same import again (same files, seed and limit) changes nothing. A different one over an existing import
-    is refused unless `replace`, which first removes the old glyphs, their truth and their glyph items.
+    The same import again (same files, seed and limit) is recognised from the files' digests, before anything
+    is parsed, and changes nothing. A different one over an existing import is refused unless `replace`, which
+    first removes the old glyphs, their truth and their glyph items.
     """
     started = time.perf_counter()
-    split = load_emnist(source, seed=seed, limit=limit)
-    store = store or GlyphStore()
-    existing = store.manifest_or_none()
+    located = identify_source(source)
+    store = store or configured_store()
+    import_id = located.import_id(seed, limit)
+    existing = stored_import(store, import_id, replace)
+    if existing is not None and existing.import_id == import_id:
+        return ImportReport(existing, None, True, None, time.perf_counter() - started)
+    split = read_split(located, seed=seed, limit=limit)
+    return write_import(store, split, existing, progress, started)
+
+
+def import_split(
+    split: EmnistSplit, replace: bool = False, store: GlyphStore | None = None, progress: bool = True
+) -> ImportReport:
+    """Import a split that was read already (`import_emnist` does the same from a path)."""
+    started = time.perf_counter()
+    store = store or configured_store()
+    existing = stored_import(store, split.import_id, replace)
     if existing is not None and existing.import_id == split.import_id:
         return ImportReport(existing, split, True, None, time.perf_counter() - started)
-    if existing is not None and not replace:
+    return write_import(store, split, existing, progress, started)
+
+
+def stored_import(store: GlyphStore, import_id: str, replace: bool) -> ImportManifest | None:
+    """The stored import's manifest, if any; raises Conflict if it is another import and not `replace`."""
+    existing = store.manifest_or_none()
+    if existing is not None and existing.import_id != import_id and not replace:
         raise Conflict(
             f"glyphs of another import ({existing.import_id}, from {existing.source}, seed {existing.seed}) are "
             "already stored; pass --replace to delete them and import this source"
         )
+    return existing
+
+
+def write_import(
+    store: GlyphStore, split: EmnistSplit, previous: ImportManifest | None, progress: bool, started: float
+) -> ImportReport:
     clear_glyphs(store, progress)
     manifest = write_split(store, split, progress)
-    return ImportReport(manifest, split, False, existing.import_id if existing else None, time.perf_counter() - started)
+    replaced = previous.import_id if previous else None
+    return ImportReport(manifest, split, False, replaced, time.perf_counter() - started)
 
 
 def write_split(store: GlyphStore, split: EmnistSplit, progress: bool) -> ImportManifest:
@@ -126,7 +165,7 @@ def write_split(store: GlyphStore, split: EmnistSplit, progress: bool) -> Import
         parallel_map(put_shard, jobs, "writing shards", progress)
         manifest = ImportManifest(
             import_id=split.import_id,
-            source=f"{split.kind}: {split.source}",
+            source=f"{split.kind}: {split.source.path}",
             seed=split.seed,
             created_at=time.time(),
             splits={name: split_info(data) for name, data in parts.items()},
@@ -197,7 +236,7 @@ def remove_labels(count: int, seed: int = 0, store: GlyphStore | None = None, pr
     """
     if count < 1:
         raise BadRequest("the number of labels to remove must be at least 1")
-    store = store or GlyphStore()
+    store = store or configured_store()
     manifest = store.manifest()
     info = manifest.splits[TRAIN]
     labels = fetch_labels(store, TRAIN, len(info.shard_sizes), progress)
@@ -237,7 +276,7 @@ def remove_labels(count: int, seed: int = 0, store: GlyphStore | None = None, pr
 # --- stats ---------------------------------------------------------------------------------------------------
 def stats(store: GlyphStore | None = None, progress: bool = False) -> dict[str, int]:
     """The counts `drcaptcha stats` prints; labelled and unlabelled count the training split's label files."""
-    store = store or GlyphStore()
+    store = store or configured_store()
     manifest = store.manifest()
     train = np.concatenate(fetch_labels(store, TRAIN, len(manifest.splits[TRAIN].shard_sizes), progress))
     test_per_class = manifest.splits["test"].per_class

@@ -28,9 +28,7 @@ def truth_object(stack: LocalStack) -> str:
     return f"arn:aws:s3:::{stack.physical_name('DataBucket')}/truth/train/00000.labels.npy"
 
 
-def test_no_public_function_can_read_the_true_labels(
-    stack: LocalStack, statements: dict[str, list[Statement]]
-) -> None:
+def test_no_public_function_can_read_the_true_labels(stack: LocalStack, statements: dict[str, list[Statement]]) -> None:
     present = [name for name in PUBLIC_FUNCTIONS if name in statements]
     for name in present:
         assert not allows(statements[name], "s3:GetObject", truth_object(stack)), name

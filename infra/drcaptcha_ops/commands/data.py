@@ -47,13 +47,13 @@ def register(subparsers: Any) -> None:
 def run_import(args: argparse.Namespace) -> int:
     report = import_emnist(args.path, seed=args.seed, limit=args.limit, replace=args.replace)
     manifest = report.manifest
-    if report.already_imported:
+    split = report.split
+    if report.already_imported or split is None:
         print(f"import {manifest.import_id} is already stored (same files, seed and limit): nothing to do")
         return 0
-    split = report.split
     if report.replaced_import_id:
         print(f"replaced import {report.replaced_import_id}")
-    print(f"imported {split.kind} from {split.source} (import {manifest.import_id}, seed {split.seed})")
+    print(f"imported {split.kind} from {split.source.path} (import {manifest.import_id}, seed {split.seed})")
     if split.duplicates_dropped:
         print(f"dropped {split.duplicates_dropped:,} pixel-identical duplicates")
     for name, info in manifest.splits.items():

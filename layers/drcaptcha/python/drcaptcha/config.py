@@ -36,10 +36,23 @@ class Settings(BaseSettings):
     admins_table: str = Field(default="", alias="ADMINS_TABLE")
     rate_limits_table: str = Field(default="", alias="RATE_LIMITS_TABLE")
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
+    sources_table: str = Field(default="", alias="SOURCES_TABLE")
+    acceptances_table: str = Field(default="", alias="ACCEPTANCES_TABLE")
 
     challenge_ttl_seconds: int = Field(default=120, alias="CHALLENGE_TTL_SECONDS")
     token_ttl_seconds: int = Field(default=300, alias="TOKEN_TTL_SECONDS")
     token_signing_key: str = Field(default="", alias="TOKEN_SIGNING_KEY")
+
+    # The captcha API: challenges a client may request per site and fixed window, and the warm caches' lifetimes.
+    rate_limit_challenges: int = Field(default=30, ge=1, alias="RATE_LIMIT_CHALLENGES")
+    rate_limit_window_seconds: int = Field(default=60, ge=1, alias="RATE_LIMIT_WINDOW_SECONDS")
+    unlabelled_cache_seconds: float = Field(default=30.0, ge=0, alias="UNLABELLED_CACHE_SECONDS")
+    sites_cache_seconds: float = Field(default=60.0, ge=0, alias="SITES_CACHE_SECONDS")
+    glyph_pool_refresh_seconds: float = Field(default=600.0, ge=0, alias="GLYPH_POOL_REFRESH_SECONDS")
+
+    # The GPU training job on AWS Batch (template.yaml: TrainingJobQueue, TrainingJobDefinition).
+    training_job_queue: str = Field(default="", alias="TRAINING_JOB_QUEUE")
+    training_job_definition: str = Field(default="", alias="TRAINING_JOB_DEFINITION")
 
 
 @lru_cache(maxsize=1)

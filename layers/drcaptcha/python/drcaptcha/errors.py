@@ -84,3 +84,10 @@ class NotImported(DrCaptchaError):
 
     code = "not-imported"
     status = 409
+
+
+class UnknownSite(DrCaptchaError):
+    """A site key that no registered site has."""
+
+    code = "invalid-sitekey"
+    status = 400

@@ -24,7 +24,10 @@ class GlyphsByState(GlobalSecondaryIndex["GlyphItem"]):
 
 
 class GlyphItem(TableModel):
-    """`glyph_id` is `GlyphRef.key`; `tallies` maps a class index (as a string) to its vote weight."""
+    """`glyph_id` is `GlyphRef.key`; `tallies` maps a class index (as a string) to its summed vote weight.
+
+    The tallies are written only by `drcaptcha.labelling`, in the same transaction that records the vote.
+    """
 
     table_setting: ClassVar[str] = "glyphs_table"
 
@@ -37,5 +40,7 @@ class GlyphItem(TableModel):
     label = NumberAttribute(null=True)
     label_source = UnicodeAttribute(null=True)
     tallies = MapAttribute[str, float](default=dict)
+    # The summed weight of counted votes whose answer named no class, and the number of counted votes.
+    unreadable = NumberAttribute(default=0)
     votes = NumberAttribute(default=0)
     by_state = GlyphsByState()

@@ -1,0 +1,126 @@
+"""Benchmark: AWS calls per captcha operation, with warm caches (goal: challenge ≤ 2, answer ≤ 2, siteverify ≤ 1).
+
+    .venv/bin/python -m bench.bench_aws_calls [--rounds N] [PATH]     (default: ../shared/data/emnist)
+
+It starts its own emulator, imports EMNIST, removes 5,000 labels (so that challenges hold unlabelled glyphs
+from many shards), warms a runtime up, and then counts the calls of each operation with botocore's event hooks
+(`drcaptcha_ops.awscalls.count_aws_calls`), which see boto3's and pynamodb's clients alike. Results go in
+docs/BENCHMARKS.md, section "AWS calls per operation".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from drcaptcha import charset, sites
+from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge, verify_pass
+from drcaptcha.config import reset_settings
+from drcaptcha.errors import Gone
+from drcaptcha.glyphs import REMOVED
+from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha_ops.awscalls import count_aws_calls
+from drcaptcha_ops.emulator import running_emulator
+from drcaptcha_ops.importer import import_emnist, remove_labels
+
+DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"
+REMOVED_LABELS = 5000
+WARMUP_ROUNDS = 150
+
+
+def right_answer(challenge_id: str) -> str:
+    item = ChallengeItem.get(challenge_id, consistent_read=True)
+    return "".join("7" if label == REMOVED else charset.character_of(label) for label in item.expected)
+
+
+def client_ip(round_number: int) -> str:
+    # One address a round keeps the bench under the per-client rate limit, as many visitors would.
+    return f"10.{round_number // 65536 % 256}.{round_number // 256 % 256}.{round_number % 256}"
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.totals: dict[str, list[int]] = {}
+        self.operations: dict[str, Counter[str]] = {}
+
+    def count(self, name: str, call: Callable[[], Any]) -> Any:
+        with count_aws_calls() as calls:
+            result = call()
+        self.totals.setdefault(name, []).append(calls.total)
+        self.operations.setdefault(name, Counter()).update(calls.by_operation)
+        return result
+
+    def report(self) -> None:
+        print(f"{'operation':<34} {'n':>4} {'mean':>6} {'max':>4}  calls by operation (summed over the runs)")
+        for name, totals in self.totals.items():
+            operations = ", ".join(f"{op} {count}" for op, count in sorted(self.operations[name].items()))
+            print(f"{name:<34} {len(totals):>4} {statistics.fmean(totals):>6.2f} {max(totals):>4}  {operations}")
+
+
+def one_round(runtime: CaptchaRuntime, site: sites.NewSite, number: int, tally: Tally) -> None:
+    ip = client_ip(number)
+    passed = tally.count("challenge", lambda: issue_challenge(runtime, site.site_key, ip))
+    answer = right_answer(passed.challenge_id)
+    result = tally.count("answer (pass)", lambda: answer_challenge(runtime, passed.challenge_id, answer))
+    tally.count("answer (replay)", lambda: answer_challenge_or_gone(runtime, passed.challenge_id, answer))
+    tally.count("siteverify", lambda: verify_pass(runtime, site.secret, result.token))
+    tally.count("siteverify (duplicate)", lambda: verify_pass(runtime, site.secret, result.token))
+
+    failed = issue_challenge(runtime, site.site_key, ip)
+    wrong = "".join("?" for _ in range(6))
+    tally.count("answer (fail)", lambda: answer_challenge(runtime, failed.challenge_id, wrong))
+
+    third = issue_challenge(runtime, site.site_key, ip)
+    token = answer_challenge(runtime, third.challenge_id, right_answer(third.challenge_id)).token
+    key = uuid.uuid4()
+    tally.count("siteverify + idempotency_key", lambda: verify_pass(runtime, site.secret, token, key))
+    tally.count("siteverify, same idempotency_key", lambda: verify_pass(runtime, site.secret, token, key))
+
+
+def answer_challenge_or_gone(runtime: CaptchaRuntime, challenge_id: str, answer: str) -> None:
+    try:
+        answer_challenge(runtime, challenge_id, answer)
+    except Gone:
+        return
+    raise AssertionError("a replayed answer was accepted")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--rounds", type=int, default=100)
+    args = parser.parse_args(argv)
+    with running_emulator():
+        os.environ["TOKEN_SIGNING_KEY"] = "bench-" + uuid.uuid4().hex
+        reset_settings()
+        import_emnist(args.source, progress=False)
+        remove_labels(REMOVED_LABELS, progress=False)
+        runtime = CaptchaRuntime.create()
+        site = sites.create_site("bench.example")
+
+        cold = Tally()
+        cold.count("challenge (cold process)", lambda: issue_challenge(runtime, site.site_key, client_ip(0)))
+        for number in range(1, WARMUP_ROUNDS):
+            one_round(runtime, site, number, Tally())
+        warm = Tally()
+        for number in range(WARMUP_ROUNDS, WARMUP_ROUNDS + args.rounds):
+            one_round(runtime, site, number, warm)
+
+    print(
+        f"{platform.machine()}, Python {platform.python_version()}; {args.rounds} rounds after {WARMUP_ROUNDS} warm-up"
+    )
+    cold.report()
+    warm.report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

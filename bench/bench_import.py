@@ -1,0 +1,56 @@
+"""Benchmark: the full EMNIST import, remove-labels 5000 and stats, against an embedded moto server.
+
+    .venv/bin/python -m bench.bench_import [PATH]     (default: ../shared/data/emnist)
+
+It starts its own emulator, so it does not touch a running `drcaptcha emulator`. Results go in
+docs/BENCHMARKS.md, section "EMNIST import".
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from drcaptcha_ops.emulator import running_emulator
+from drcaptcha_ops.importer import import_emnist, remove_labels, stats
+
+DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"
+REMOVED_LABELS = 5000
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[0]) if argv else DEFAULT_SOURCE
+    with running_emulator() as emulator:
+        print(f"emulator at {emulator.endpoint}; {platform.machine()}, Python {platform.python_version()}")
+
+        started = time.perf_counter()
+        report = import_emnist(source, progress=False)
+        import_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        again = import_emnist(source, progress=False)
+        reimport_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        remove_labels(REMOVED_LABELS, progress=False)
+        remove_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        counts = stats()
+        stats_seconds = time.perf_counter() - started
+
+    print(
+        f"import-emnist {source}: {import_seconds:.1f} s ({report.manifest.source}, import {report.manifest.import_id})"
+    )
+    print(f"re-import (no-op: {again.already_imported}): {reimport_seconds:.1f} s")
+    print(f"remove-labels {REMOVED_LABELS}: {remove_seconds:.1f} s")
+    print(f"stats: {stats_seconds:.2f} s")
+    print(json.dumps(counts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

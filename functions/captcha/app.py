@@ -1,0 +1,82 @@
+"""The captcha function: challenges, answers, the original project's API, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from drcaptcha import challenges
+from drcaptcha.errors import BadRequest
+from drcaptcha.http import create_resolver, json_response
+from drcaptcha.models.schemas import (
+    CHALLENGE_ID_PATTERN,
+    MAX_ANSWER_LENGTH,
+    SITE_KEY_PATTERN,
+    AnswerRequest,
+    AnswerResponse,
+    ChallengeResponse,
+    LegacyCaptchaResponse,
+    LegacyTestResponse,
+)
+
+logger = Logger()
+app = create_resolver()
+LEGACY_MISSING_INPUT = "You must specify captcha id and value"
+
+
+def source_ip() -> str:
+    return app.current_event.request_context.http.source_ip
+
+
+@app.get("/v1/challenge", summary="A new captcha for a site", responses={429: {"description": "rate-limited"}})
+def get_challenge(sitekey: Annotated[str, Query(pattern=SITE_KEY_PATTERN)]) -> ChallengeResponse:
+    return challenges.issue_challenge(challenges.warm_runtime(), sitekey, source_ip())
+
+
+@app.post("/v1/answer", summary="Answer a captcha once: a pass returns a token for siteverify")
+def post_answer(body: AnswerRequest) -> AnswerResponse:
+    return challenges.answer_challenge(challenges.warm_runtime(), body.challenge_id, body.answer, body.sitekey)
+
+
+@app.get("/api/get-captcha", summary="Legacy: a captcha id and image", deprecated=True)
+def legacy_get_captcha() -> LegacyCaptchaResponse:
+    return challenges.legacy_get_captcha(challenges.warm_runtime(), source_ip())
+
+
+class LegacyMissingInput(BadRequest):
+    """The original answered a missing `captcha` or `value` with `{"message": …}`; the 400 keeps that field."""
+
+
+def legacy_missing_input(error: LegacyMissingInput) -> Response[str]:
+    return json_response(error.status, {"test": False, "message": error.message, **error.as_body()})
+
+
+app.exception_handler(LegacyMissingInput)(legacy_missing_input)
+
+
+@app.get("/api/test-captcha", summary="Legacy: whether a value passes a captcha (once)", deprecated=True)
+def legacy_test_captcha(
+    captcha: Annotated[str | None, Query(pattern=CHALLENGE_ID_PATTERN)] = None,
+    value: Annotated[str | None, Query(max_length=MAX_ANSWER_LENGTH)] = None,
+) -> LegacyTestResponse:
+    if not captcha or not value:
+        raise LegacyMissingInput(LEGACY_MISSING_INPUT)
+    return challenges.legacy_test_captcha(challenges.warm_runtime(), captcha, value)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=app.get_openapi_json_schema(title="DrCaptcha", version="1.0.0"),
+    )
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

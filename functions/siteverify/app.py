@@ -1,0 +1,56 @@
+"""The siteverify function: the reCAPTCHA / hCaptcha / Turnstile server-side check of a pass token.
+
+Clients treat any non-2xx as an outage, so every answer is HTTP 200 with `success` and `error-codes`: a request
+that fails validation is `bad-request` (or the code of the field at fault), and a failure of ours is
+`internal-error`, which clients may retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from drcaptcha import challenges
+from drcaptcha.errors import DrCaptchaError
+from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, create_resolver, json_response
+from drcaptcha.models.schemas import SiteverifyRequest, SiteverifyResponse
+
+logger = Logger()
+app = create_resolver()
+# Which error code a field that fails validation gets; any other failure is `bad-request`.
+FIELD_ERROR_CODES = {"secret": challenges.INVALID_SECRET, "response": challenges.INVALID_RESPONSE}
+
+
+@app.post("/v1/siteverify", summary="Verify a pass token once (JSON or form body; always HTTP 200)")
+def siteverify(body: SiteverifyRequest) -> SiteverifyResponse:
+    return challenges.verify_pass(
+        challenges.warm_runtime(), body.secret, body.response, body.idempotency_key, app.lambda_context
+    )
+
+
+def rejected(*codes: str) -> Response[str]:
+    return json_response(200, SiteverifyResponse.failure(*codes).model_dump(by_alias=True))
+
+
+def invalid_request(error: ValidationException) -> Response[str]:
+    fields = {str(detail.get("loc", ("", ""))[-1]) for detail in error.errors()}
+    codes = sorted({FIELD_ERROR_CODES.get(field, challenges.BAD_REQUEST) for field in fields})
+    return rejected(*(codes or [challenges.BAD_REQUEST]))
+
+
+def internal_error(error: Exception) -> Response[str]:
+    logger.exception("siteverify failed")
+    return rejected(challenges.INTERNAL_ERROR)
+
+
+app.exception_handler(REQUEST_ERRORS)(invalid_request)
+app.exception_handler([Exception, DrCaptchaError, *DEPENDENCY_ERRORS])(internal_error)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,91 @@
+"""The HTTP side that every function shares: one resolver set-up, with validation, CORS and one error mapping.
+
+Typed errors become `{"error": {"code", "message"}}` with their status (and `Retry-After` when rate-limited);
+a request that fails validation is a 400 `bad-request`; anything unexpected is logged and becomes a 500 (or a 503
+when AWS failed), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+    ValidationException,
+)
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from drcaptcha.errors import BadRequest, DrCaptchaError, NotFound, RateLimited, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+CORS = CORSConfig(allow_origin="*", allow_headers=["Content-Type"], expose_headers=["Retry-After"], max_age=600)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
+    )
+
+
+def error_response(error: DrCaptchaError) -> Response[str]:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return json_response(error.status, error.as_body(), headers)
+
+
+# What powertools raises for a request that does not fit the route's models, or whose body it cannot read.
+REQUEST_ERRORS: list[type[Exception]] = [RequestValidationError, RequestUnsupportedContentType]
+# A failure of AWS, through boto3 or pynamodb.
+DEPENDENCY_ERRORS: list[type[Exception]] = [ClientError, BotoCoreError, PynamoDBException]
+
+
+def validation_message(error: ValidationException) -> str:
+    """`query sitekey: Field required; body answer: String should have at most 32 characters`."""
+    parts = []
+    for detail in error.errors():
+        where = " ".join(str(part) for part in detail.get("loc", ()))
+        parts.append(f"{where}: {detail.get('msg', 'invalid')}" if where else str(detail.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+def _typed_error(error: DrCaptchaError) -> Response[str]:
+    return error_response(error)
+
+
+def _invalid_request(error: ValidationException) -> Response[str]:
+    return error_response(BadRequest(validation_message(error)))
+
+
+def _dependency_failed(error: Exception) -> Response[str]:
+    logger.exception("an AWS call failed")
+    return error_response(ServiceUnavailable("a backing service failed; try again"))
+
+
+def _unexpected(error: Exception) -> Response[str]:
+    logger.exception("unexpected error")
+    return error_response(DrCaptchaError("unexpected error"))
+
+
+def create_resolver() -> APIGatewayHttpResolver:
+    """An HTTP API (v2 payload) resolver that validates with pydantic and answers errors in the JSON shape."""
+    app = APIGatewayHttpResolver(enable_validation=True, cors=CORS)
+    register_handlers(app)
+    return app
+
+
+def register_handlers(app: APIGatewayHttpResolver) -> None:
+    # powertools' decorators are untyped; registering by call keeps these functions typed.
+    app.exception_handler(DrCaptchaError)(_typed_error)
+    app.exception_handler(REQUEST_ERRORS)(_invalid_request)
+    app.exception_handler(DEPENDENCY_ERRORS)(_dependency_failed)
+    app.exception_handler(Exception)(_unexpected)
+
+    def no_route(error: Exception) -> Response[str]:
+        return error_response(NotFound(f"no route {app.current_event.http_method} {app.current_event.path}"))
+
+    app.not_found(no_route)

@@ -1,0 +1,23 @@
+"""A website that embeds the widget: its public site key, its registered domain and its hashed secret."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+
+from drcaptcha.models.base import TableModel
+
+
+class SiteItem(TableModel):
+    """`secret_hash` is HMAC-SHA256(site_key, secret); the secret itself is never stored."""
+
+    table_setting: ClassVar[str] = "sites_table"
+
+    class Meta:
+        table_name = ""
+
+    site_key = UnicodeAttribute(hash_key=True)
+    domain = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    created_at = NumberAttribute()

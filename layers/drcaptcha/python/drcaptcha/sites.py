@@ -1,0 +1,106 @@
+"""Sites: a public site key for the widget and a secret for siteverify, stored only as a keyed hash.
+
+A secret names its site: `dc_secret_<site id>.<random>`, where the site key is `dc_site_<site id>`. So siteverify
+can tell a wrong secret (`invalid-input-secret`) from a right secret with another site's token
+(`invalid-input-response`) with one cached lookup, and no index on the hash. Both halves are random (128 and 256
+bits), so a plain keyed SHA-256 is enough: nothing can be guessed offline, and verifying stays fast enough for
+every siteverify call (a slow password hash such as scrypt protects low-entropy secrets, which these are not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from drcaptcha.config import get_settings
+from drcaptcha.models.site import SiteItem
+
+SITE_KEY_PREFIX: Final = "dc_site_"
+SECRET_PREFIX: Final = "dc_secret_"  # noqa: S105 - a format tag, not a secret
+LEGACY_SITE_KEY: Final = "legacy"
+_SECRET_SEPARATOR: Final = "."  # noqa: S105 - a format tag, not a secret
+_MAX_CACHED_SITES: Final = 10_000
+
+
+@dataclass(frozen=True)
+class Site:
+    site_key: str
+    domain: str
+    secret_hash: str
+
+
+@dataclass(frozen=True)
+class NewSite:
+    """What `create_site` hands back once: the secret is not kept anywhere else."""
+
+    site_key: str
+    secret: str
+    domain: str
+
+
+# The original API had no sites; its routes issue challenges under this built-in site, which has no secret, so
+# none of its passes can ever be redeemed through siteverify.
+LEGACY_SITE: Final = Site(site_key=LEGACY_SITE_KEY, domain="", secret_hash="")
+
+
+def hash_secret(site_key: str, secret: str) -> str:
+    return hmac.new(site_key.encode(), secret.encode(), hashlib.sha256).hexdigest()
+
+
+def secret_matches(site: Site, secret: str) -> bool:
+    if not site.secret_hash:
+        return False
+    return hmac.compare_digest(hash_secret(site.site_key, secret), site.secret_hash)
+
+
+def site_key_of_secret(secret: str) -> str | None:
+    """The site key that a well-formed secret names, or None for anything else."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    site_id, separator, random_part = secret[len(SECRET_PREFIX) :].partition(_SECRET_SEPARATOR)
+    if not site_id or not separator or not random_part:
+        return None
+    return SITE_KEY_PREFIX + site_id
+
+
+def create_site(domain: str, clock: Callable[[], float] = time.time) -> NewSite:
+    """Register a site; the returned secret is shown once and only its hash is stored."""
+    site_id = secrets.token_urlsafe(16)
+    site_key = SITE_KEY_PREFIX + site_id
+    secret = f"{SECRET_PREFIX}{site_id}{_SECRET_SEPARATOR}{secrets.token_urlsafe(32)}"
+    item = SiteItem(site_key=site_key, domain=domain, secret_hash=hash_secret(site_key, secret), created_at=clock())
+    item.save(condition=SiteItem.site_key.does_not_exist())
+    return NewSite(site_key=site_key, secret=secret, domain=domain)
+
+
+class SiteDirectory:
+    """Sites by key, cached per warm process for `sites_cache_seconds` (a deleted site lapses within that time)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._cache: dict[str, tuple[float, Site | None]] = {LEGACY_SITE_KEY: (float("inf"), LEGACY_SITE)}
+
+    def get(self, site_key: str) -> Site | None:
+        now = self._clock()
+        cached = self._cache.get(site_key)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        site = self._load(site_key)
+        if len(self._cache) >= _MAX_CACHED_SITES:
+            self._cache = {LEGACY_SITE_KEY: (float("inf"), LEGACY_SITE)}
+        # Unknown keys are remembered too, so a flood of made-up keys costs one read per key and lifetime.
+        self._cache[site_key] = (now + get_settings().sites_cache_seconds, site)
+        return site
+
+    @staticmethod
+    def _load(site_key: str) -> Site | None:
+        try:
+            item = SiteItem.get(site_key)
+        except SiteItem.DoesNotExist:
+            return None
+        return Site(site_key=item.site_key, domain=item.domain, secret_hash=item.secret_hash)

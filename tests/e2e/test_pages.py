@@ -1,0 +1,97 @@
+"""The pages of web/ and the demo site in Chromium: each loads without a console error, and does its job."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.support import BrowserPage, Stack, right_answer
+
+# Each page, and an element that shows its content has rendered (not just that the HTML arrived).
+GATEWAY_PAGES = {
+    "index": ("/index.html", "main h1"),
+    "methodology": ("/methodology.html", "text=Consensus: 2.5 with a margin"),
+    "try": ("/try.html", "#try-image[src^='data:image/png']"),
+    "canvas": ("/canvas.html", "#pad"),
+    "docs": ("/docs.html", ".swagger-ui .opblock"),
+}
+RECOGNIZE_ROUTE = "POST /v1/recognize"
+SWAGGER_BUNDLE = Path(__file__).resolve().parents[2] / "web" / "vendor" / "swagger-ui" / "swagger-ui-bundle.js"
+
+
+@pytest.mark.parametrize("name", sorted(GATEWAY_PAGES))
+def test_each_page_loads_and_renders_without_console_errors(stack: Stack, browser_page: BrowserPage, name: str) -> None:
+    if name == "docs" and not SWAGGER_BUNDLE.is_file():
+        pytest.fail(f"{SWAGGER_BUNDLE} is missing: `make web-vendor` copies swagger-ui in from npm")
+    page = browser_page.page
+    path, rendered = GATEWAY_PAGES[name]
+
+    # When the page is opened on the gateway
+    page.goto(stack.api_url + path)
+
+    # Then its content renders, and nothing was logged as an error
+    expect(page.locator(rendered).first).to_be_visible()
+    expect(page.locator("nav a[aria-current='page']")).to_have_count(1)
+    page.wait_for_load_state("networkidle")
+    assert browser_page.errors == []
+    browser_page.screenshot(f"page-{name}")
+
+
+def test_the_demo_form_loads_the_widget_from_the_api_without_console_errors(
+    stack: Stack, browser_page: BrowserPage
+) -> None:
+    page = browser_page.page
+    # When the demo site's form is opened (its own origin; the widget comes from the API's)
+    page.goto(stack.demo_url + "/")
+
+    # Then the widget shows a challenge, and nothing was logged as an error
+    expect(page.locator(".drcaptcha-image")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+    expect(page.locator(".drcaptcha-image")).to_have_attribute("alt", re.compile(r"6 handwritten characters"))
+    page.wait_for_load_state("networkidle")
+    assert browser_page.errors == []
+
+
+def test_the_try_page_passes_a_right_answer_on_the_original_api(stack: Stack, browser_page: BrowserPage) -> None:
+    page = browser_page.page
+    # Given the try page with a captcha of the original API
+    with page.expect_response(lambda response: "/api/get-captcha" in response.url) as loaded:
+        page.goto(stack.api_url + "/try.html")
+    captcha_id = loaded.value.json()["captcha"]
+    expect(page.locator("#try-check")).to_be_enabled()
+
+    # When the visitor types the right characters and presses Enter
+    page.fill("#try-answer", right_answer(captcha_id))
+    page.press("#try-answer", "Enter")
+
+    # Then the page says it passed
+    expect(page.locator("#try-status")).to_contain_text("Passed")
+
+
+def test_the_canvas_page_shows_the_top_three_for_a_drawn_stroke(stack: Stack, browser_page: BrowserPage) -> None:
+    if RECOGNIZE_ROUTE not in stack.route_keys:
+        pytest.skip(f"the gateway has no {RECOGNIZE_ROUTE} route yet (template.yaml)")
+    page = browser_page.page
+    # Given the canvas page
+    page.goto(stack.api_url + "/canvas.html")
+    box = page.locator("#pad").bounding_box()
+    assert box is not None
+
+    # When a vertical stroke (a "1") is drawn with the mouse
+    with page.expect_response(lambda response: "/v1/recognize" in response.url) as recognized:
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15)
+        page.mouse.down()
+        for step in range(1, 11):
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * (0.15 + 0.07 * step))
+        page.mouse.up()
+
+    # Then the page shows the service's predictions: at most three, each with a label and a probability
+    assert recognized.value.ok
+    predictions = page.locator("#predictions li")
+    expect(predictions.first).to_be_visible()
+    assert 1 <= predictions.count() <= 3
+    for index in range(predictions.count()):
+        assert re.fullmatch(r"\S\s*\d+\.\d%", predictions.nth(index).inner_text().replace("\n", " ").strip())
+    browser_page.screenshot("page-canvas-recognized")

@@ -1,0 +1,185 @@
+"""What the captcha API's integration tests share: real EMNIST glyphs in the store, a hand-moved clock, API
+Gateway v2 events, and calls to the handlers as Lambda makes them."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from drcaptcha import charset, sites
+from drcaptcha.challenges import CaptchaRuntime, replace_runtime
+from drcaptcha.config import reset_settings
+from drcaptcha.glyphs import REMOVED, GlyphStore, ImportManifest, SplitInfo, labels_key, shard_key, truth_key
+from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.glyph import GlyphItem
+from drcaptcha_ops.gateway import LocalLambdaContext
+
+SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
+SHARD = 1000
+SHARDS = 2
+UNLABELLED_PER_SHARD = 3
+CLIENT_IP = "203.0.113.7"
+
+
+@cache
+def emnist_prefix(emnist_dir: Path, count: int = SHARD * SHARDS) -> tuple[NDArray[np.uint8], NDArray[np.int16]]:
+    """The first `count` ByMerge test images (upright) and labels, read straight from the gzip IDX files."""
+    with gzip.open(emnist_dir / "emnist-bymerge-test-images-idx3-ubyte.gz") as images_file:
+        pixels = images_file.read(16 + count * 28 * 28)[16:]
+    with gzip.open(emnist_dir / "emnist-bymerge-test-labels-idx1-ubyte.gz") as labels_file:
+        labels = labels_file.read(8 + count)[8:]
+    images = np.frombuffer(pixels, dtype=np.uint8).reshape(count, 28, 28).transpose(0, 2, 1).copy()
+    return images, np.frombuffer(labels, dtype=np.uint8).astype(np.int16)
+
+
+def put_glyphs(emnist_dir: Path) -> list[str]:
+    """Two real training shards with a few labels removed (and GlyphItems for them); returns the unlabelled ids."""
+    images, labels = emnist_prefix(emnist_dir)
+    store = GlyphStore()
+    unlabelled = []
+    for shard in range(SHARDS):
+        shard_images = images[shard * SHARD : (shard + 1) * SHARD]
+        shard_labels = labels[shard * SHARD : (shard + 1) * SHARD].copy()
+        store.put_array(truth_key("train", shard), shard_labels.copy())
+        for offset in range(UNLABELLED_PER_SHARD):
+            shard_labels[offset] = REMOVED
+            glyph_id = f"train:{shard:05d}:{offset:04d}"
+            GlyphItem(glyph_id=glyph_id).save()
+            unlabelled.append(glyph_id)
+        store.put_array(shard_key("train", shard), shard_images)
+        store.put_array(labels_key("train", shard), shard_labels)
+    per_class = np.bincount(labels, minlength=charset.NUM_CLASSES).tolist()
+    split = SplitInfo(count=SHARD * SHARDS, shard_sizes=[SHARD] * SHARDS, per_class=per_class)
+    manifest = ImportManifest(
+        import_id="test", source="bymerge-test prefix", seed=0, created_at=time.time(), splits={"train": split}
+    )
+    store.write_manifest(manifest)
+    return unlabelled
+
+
+def true_labels(emnist_dir: Path, glyph_ids: list[str]) -> list[int]:
+    _, labels = emnist_prefix(emnist_dir)
+    return [int(labels[int(shard) * SHARD + int(offset)]) for _, shard, offset in (g.split(":") for g in glyph_ids)]
+
+
+@dataclass
+class ManualClock:
+    """A clock the test moves by hand; every part of the runtime reads it."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class CaptchaStack:
+    emnist_dir: Path
+    clock: ManualClock
+    runtime: CaptchaRuntime
+    unlabelled: list[str]
+
+    def create_site(self, domain: str = "example.com") -> sites.NewSite:
+        return sites.create_site(domain)
+
+    def challenge_item(self, challenge_id: str) -> ChallengeItem:
+        return ChallengeItem.get(challenge_id, consistent_read=True)
+
+    def right_answer(self, challenge_id: str, unlabelled_answer: str = "7") -> str:
+        """What a human who reads every glyph right types (unlabelled glyphs: `unlabelled_answer`)."""
+        item = self.challenge_item(challenge_id)
+        return "".join(
+            unlabelled_answer if expected == REMOVED else charset.character_of(expected) for expected in item.expected
+        )
+
+    def wrong_answer(self, challenge_id: str) -> str:
+        """Right everywhere except the first scored position."""
+        item = self.challenge_item(challenge_id)
+        typed = list(self.right_answer(challenge_id))
+        first_scored = next(position for position, label in enumerate(item.expected) if label != REMOVED)
+        typed[first_scored] = "0" if item.expected[first_scored] != charset.class_of("0") else "1"
+        return "".join(typed)
+
+
+def start_captcha_stack(emnist_dir: Path, monkeypatch: Any) -> CaptchaStack:
+    """Glyphs in the (fresh) emulator, a signing key, and a warm runtime on a hand-moved clock."""
+    monkeypatch.setenv("TOKEN_SIGNING_KEY", SIGNING_KEY)
+    reset_settings()
+    unlabelled = put_glyphs(emnist_dir)
+    clock = ManualClock()
+    runtime = CaptchaRuntime.create(clock=clock)
+    replace_runtime(runtime)
+    return CaptchaStack(emnist_dir=emnist_dir, clock=clock, runtime=runtime, unlabelled=unlabelled)
+
+
+# --- Lambda invocations -------------------------------------------------------------------------------------
+def api_event(
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    json_body: Any = None,
+    raw_body: str | None = None,
+    content_type: str = "application/json",
+    source_ip: str = CLIENT_IP,
+    base64_body: bool = False,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API (payload 2.0) event, as the gateway or AWS sends it."""
+    body = json.dumps(json_body) if json_body is not None else raw_body
+    if body is not None and base64_body:
+        body = base64.b64encode(body.encode()).decode()
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": urllib.parse.urlencode(query or {}),
+        "headers": {"content-type": content_type, "user-agent": "pytest"} if body is not None else {},
+        "queryStringParameters": query or None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "t"},
+            "requestId": "req",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "26/Nov/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+        "body": body,
+        "isBase64Encoded": base64_body,
+    }
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def invoke(handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any]) -> Reply:
+    context = LocalLambdaContext(
+        function_name="test", memory_limit_in_mb=512, invoked_function_arn="arn:aws:lambda:test", timeout_s=10
+    )
+    result = handler(event, context)
+    body = result.get("body") or ""
+    if result.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    headers = {name.lower(): value for name, value in (result.get("headers") or {}).items()}
+    parsed = json.loads(body) if headers.get("content-type", "").startswith("application/json") else body
+    return Reply(result["statusCode"], headers, parsed)

@@ -1,0 +1,416 @@
+"""The captcha loop through the captcha and siteverify handlers, against the emulator with real EMNIST glyphs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+from drcaptcha import aws, charset
+from drcaptcha.challenges import replace_runtime
+from drcaptcha.config import get_settings, reset_settings
+from drcaptcha.glyphs import REMOVED
+from drcaptcha.models.votes import VoteRecord
+from drcaptcha_ops import cli
+from drcaptcha_ops.emulator import Emulator
+from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.iam import allows, function_statements
+from drcaptcha_ops.template import local_stack
+from functions.captcha import app as captcha_app
+from functions.siteverify import app as siteverify_app
+from tests.integration.captcha_support import (
+    SIGNING_KEY,
+    CaptchaStack,
+    Reply,
+    api_event,
+    invoke,
+    start_captcha_stack,
+    true_labels,
+)
+
+
+@pytest.fixture
+def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
+    yield start_captcha_stack(emnist_dir, monkeypatch)
+    replace_runtime(None)
+
+
+def get_challenge(sitekey: str, source_ip: str = "203.0.113.7") -> Reply:
+    return invoke(
+        captcha_app.handler, api_event("GET", "/v1/challenge", query={"sitekey": sitekey}, source_ip=source_ip)
+    )
+
+
+def post_answer(challenge_id: str, answer: str) -> Reply:
+    body = {"challenge_id": challenge_id, "answer": answer}
+    return invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=body))
+
+
+def siteverify(secret: str, response: str, **extra: str) -> Reply:
+    return invoke(
+        siteverify_app.handler,
+        api_event("POST", "/v1/siteverify", json_body={"secret": secret, "response": response, **extra}),
+    )
+
+
+def stream_votes() -> list[VoteRecord]:
+    kinesis = aws.client("kinesis")
+    stream = get_settings().votes_stream
+    votes = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+        votes += [VoteRecord.model_validate_json(record["Data"]) for record in records]
+    return votes
+
+
+def test_a_visitor_who_reads_the_glyphs_passes_and_the_site_verifies_the_token_once(stack: CaptchaStack) -> None:
+    # Given a registered site and a challenge for it
+    site = stack.create_site("shop.example.com")
+    challenge = get_challenge(site.site_key)
+    challenge_id = challenge.body["challenge_id"]
+
+    # When the visitor types the right characters, spaced out, and the site verifies the token
+    answer = post_answer(challenge_id, " ".join(stack.right_answer(challenge_id)))
+    verified = siteverify(site.secret, answer.body["token"], remoteip="203.0.113.7")
+
+    # Then the challenge was a 6-glyph PNG, the answer passed, and siteverify accepted the token for the site
+    assert challenge.status == 200
+    assert challenge.body["length"] == 6
+    assert challenge.body["expires_in"] == get_settings().challenge_ttl_seconds
+    assert base64.b64decode(challenge.body["image"].removeprefix("data:image/png;base64,"))[:8] == b"\x89PNG\r\n\x1a\n"
+    assert answer.status == 200 and answer.body["success"] is True
+    assert answer.body["expires_in"] == 300
+    assert verified.status == 200
+    assert verified.body["success"] is True
+    assert verified.body["hostname"] == "shop.example.com"
+    assert verified.body["error-codes"] == []
+    assert verified.body["challenge_ts"].endswith("Z")
+
+
+def test_a_challenge_mixes_three_scored_and_three_unlabelled_glyphs_and_reveals_neither(stack: CaptchaStack) -> None:
+    # Given a site
+    site = stack.create_site()
+
+    # When a challenge is issued
+    challenge = get_challenge(site.site_key)
+
+    # Then the stored challenge has 3 known and 3 unlabelled glyphs, and the reply holds none of it
+    item = stack.challenge_item(challenge.body["challenge_id"])
+    known = [label for label in item.expected if label != REMOVED]
+    assert len(known) == 3
+    assert {glyph for glyph, label in zip(item.glyph_ids, item.expected, strict=True) if label == REMOVED} <= set(
+        stack.unlabelled
+    )
+    assert set(challenge.body) == {"challenge_id", "image", "length", "expires_in"}
+    reply_text = json.dumps(challenge.body)
+    assert not any(glyph_id in reply_text for glyph_id in item.glyph_ids)
+    png = base64.b64decode(challenge.body["image"].split(",", 1)[1])
+    assert b"tEXt" not in png and b"iTXt" not in png and b"zTXt" not in png and b"eXIf" not in png
+
+
+def test_the_scored_positions_move_between_challenges(stack: CaptchaStack) -> None:
+    # Given a site
+    site = stack.create_site()
+
+    # When several challenges are issued
+    layouts = {
+        tuple(
+            label == REMOVED
+            for label in stack.challenge_item(get_challenge(site.site_key).body["challenge_id"]).expected
+        )
+        for _ in range(8)
+    }
+
+    # Then the unlabelled glyphs do not always sit at the same positions
+    assert len(layouts) > 1
+
+
+def test_a_pass_puts_one_vote_per_unlabelled_glyph_on_the_stream(stack: CaptchaStack) -> None:
+    # Given a challenge
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    item = stack.challenge_item(challenge_id)
+
+    # When the visitor passes, typing "x" for each unlabelled glyph
+    answer = post_answer(challenge_id, stack.right_answer(challenge_id, unlabelled_answer="x"))
+
+    # Then the stream holds one vote per unlabelled position, with a hashed source and no raw IP
+    assert answer.body["success"] is True
+    votes = stream_votes()
+    unlabelled_positions = [position for position, label in enumerate(item.expected) if label == REMOVED]
+    assert sorted(vote.vote_id for vote in votes) == sorted(f"{challenge_id}:{p}" for p in unlabelled_positions)
+    assert {vote.glyph_id for vote in votes} == {item.glyph_ids[p] for p in unlabelled_positions}
+    assert all(vote.answer == "x" and vote.label == charset.class_of("X") for vote in votes)
+    assert all(vote.site_key == site.site_key and vote.source == item.client for vote in votes)
+    assert all("203.0.113.7" not in vote.model_dump_json() for vote in votes)
+
+
+def test_a_wrong_answer_fails_records_no_votes_and_cannot_be_retried(stack: CaptchaStack) -> None:
+    # Given a challenge
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    right = stack.right_answer(challenge_id)
+
+    # When the visitor gets one scored glyph wrong, then tries the right answer
+    wrong = post_answer(challenge_id, stack.wrong_answer(challenge_id))
+    retry = post_answer(challenge_id, right)
+
+    # Then the first is a plain fail (HTTP 200), the retry a replay, the outcome is recorded and no vote was cast
+    assert wrong.status == 200
+    assert wrong.body == {"success": False, "token": None, "expires_in": None, "error-codes": ["incorrect-answer"]}
+    assert retry.status == 410
+    assert retry.body["error"]["code"] == "timeout-or-duplicate"
+    item = stack.challenge_item(challenge_id)
+    assert item.used is True and item.outcome == "fail"
+    assert stream_votes() == []
+
+
+def test_merged_letters_pass_in_either_case_but_case_matters_elsewhere(stack: CaptchaStack) -> None:
+    # Given challenges whose right answers are swapped to the other case
+    site = stack.create_site()
+    outcomes = []
+    for _ in range(6):
+        challenge_id = get_challenge(site.site_key).body["challenge_id"]
+        item = stack.challenge_item(challenge_id)
+        right = stack.right_answer(challenge_id)
+        # When the visitor types every scored character in the other case
+        swapped = right.swapcase()
+        reply = post_answer(challenge_id, swapped)
+        scored = [charset.character_of(label) for label in item.expected if label != REMOVED]
+        # Then it passes exactly when each swapped character still names the same class
+        still_right = all(charset.matches(charset.CLASSES.index(c), c.swapcase()) for c in scored)
+        outcomes.append((reply.body["success"], still_right))
+    assert all(success == expected for success, expected in outcomes)
+
+
+def test_a_replayed_answer_gets_timeout_or_duplicate(stack: CaptchaStack) -> None:
+    # Given a passed challenge
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    answer = stack.right_answer(challenge_id)
+    first = post_answer(challenge_id, answer)
+
+    # When the same answer is sent again
+    replay = post_answer(challenge_id, answer)
+
+    # Then only the first passed
+    assert first.body["success"] is True
+    assert replay.status == 410
+    assert replay.body == {"error": {"code": "timeout-or-duplicate", "message": replay.body["error"]["message"]}}
+
+
+def test_an_answer_after_the_challenge_expired_is_refused(stack: CaptchaStack) -> None:
+    # Given a challenge, and a clock moved past its lifetime (moto still returns expired items)
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    answer = stack.right_answer(challenge_id)
+    stack.clock.advance(get_settings().challenge_ttl_seconds + 1)
+
+    # When the right answer arrives
+    late = post_answer(challenge_id, answer)
+
+    # Then it is refused, and the challenge stays unused
+    assert late.status == 410
+    assert late.body["error"]["code"] == "timeout-or-duplicate"
+    assert stack.challenge_item(challenge_id).used is False
+
+
+def test_an_unknown_site_key_gets_no_challenge(stack: CaptchaStack) -> None:
+    # When a challenge is asked for with a well-formed key that no site has, and with a malformed one
+    unknown = get_challenge("dc_site_doesnotexist00000")
+    malformed = get_challenge("<script>")
+
+    # Then both are clear 400s in the error shape
+    assert unknown.status == 400
+    assert unknown.body["error"]["code"] == "invalid-sitekey"
+    assert malformed.status == 400
+    assert malformed.body["error"]["code"] == "bad-request"
+
+
+def test_too_many_challenges_from_one_client_get_429_with_retry_after(
+    stack: CaptchaStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a limit of 3 challenges a minute
+    monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "3")
+    get_settings.cache_clear()
+    site = stack.create_site()
+
+    # When one client asks 4 times, and another client once
+    replies = [get_challenge(site.site_key) for _ in range(4)]
+    other_client = get_challenge(site.site_key, source_ip="198.51.100.1")
+
+    # Then the 4th is refused with Retry-After within the window; the other client is not affected
+    assert [reply.status for reply in replies] == [200, 200, 200, 429]
+    assert replies[3].body["error"]["code"] == "rate-limited"
+    assert 1 <= int(replies[3].headers["retry-after"]) <= get_settings().rate_limit_window_seconds
+    assert other_client.status == 200
+
+
+def test_the_limit_resets_in_the_next_window(stack: CaptchaStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a client that used up its window
+    monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "1")
+    get_settings.cache_clear()
+    site = stack.create_site()
+    get_challenge(site.site_key)
+    limited = get_challenge(site.site_key)
+
+    # When the window has passed
+    stack.clock.advance(get_settings().rate_limit_window_seconds)
+    again = get_challenge(site.site_key)
+
+    # Then it may ask again
+    assert limited.status == 429
+    assert again.status == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"challenge_id": "abc',
+        '{"answer": "123456"}',
+        '{"challenge_id": "0123456789abcdefgh", "answer": ""}',
+        '{"challenge_id": "0123456789abcdefgh", "answer": "' + "1" * 33 + '"}',
+        '{"challenge_id": "../../etc/passwd", "answer": "123456"}',
+        "[]",
+    ],
+)
+def test_malformed_answers_get_a_400_in_the_error_shape(body: str) -> None:
+    # Validation answers before any AWS call, so no emulator is needed
+    # When the answer body is malformed
+    reply = invoke(captcha_app.handler, api_event("POST", "/v1/answer", raw_body=body))
+
+    # Then it is a 400 bad-request, never a 500
+    assert reply.status == 400
+    assert reply.body["error"]["code"] == "bad-request"
+
+
+def test_an_unknown_route_is_a_404_in_the_error_shape() -> None:
+    reply = invoke(captcha_app.handler, api_event("GET", "/v1/nothing-here"))
+
+    assert reply.status == 404
+    assert reply.body["error"]["code"] == "not-found"
+
+
+def test_the_openapi_document_describes_the_routes() -> None:
+    # When the OpenAPI document is fetched
+    reply = invoke(captcha_app.handler, api_event("GET", "/openapi.json"))
+
+    # Then it lists the captcha routes with their schemas, and not itself
+    assert reply.status == 200
+    paths = reply.body["paths"]
+    assert {"/v1/challenge", "/v1/answer", "/api/get-captcha", "/api/test-captcha"} <= set(paths)
+    assert "/openapi.json" not in paths
+    assert "AnswerRequest" in reply.body["components"]["schemas"]
+
+
+def http_json(url: str, data: bytes | None = None, content_type: str = "application/json") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def test_the_whole_loop_works_over_http_through_the_local_gateway(stack: CaptchaStack) -> None:
+    # Given the local gateway serving template.yaml's routes (it exports the template's environment, in which
+    # TOKEN_SIGNING_KEY is a deploy-time parameter, so the test sets it again afterwards)
+    site = stack.create_site("gateway.example")
+    with patch.dict(os.environ), running_gateway() as url:
+        os.environ["TOKEN_SIGNING_KEY"] = SIGNING_KEY
+        reset_settings()
+
+        # When a browser fetches a challenge and answers it, and the site's backend posts the form to siteverify
+        status, challenge = http_json(f"{url}/v1/challenge?sitekey={site.site_key}")
+        answer_body = {
+            "challenge_id": challenge["challenge_id"],
+            "answer": stack.right_answer(challenge["challenge_id"]),
+        }
+        _, answer = http_json(f"{url}/v1/answer", json.dumps(answer_body).encode())
+        form = urllib.parse.urlencode({"secret": site.secret, "response": answer["token"]}).encode()
+        _, verified = http_json(f"{url}/v1/siteverify", form, "application/x-www-form-urlencoded")
+    reset_settings()
+
+    # Then each step succeeded over HTTP
+    assert status == 200
+    assert answer["success"] is True
+    assert verified["success"] is True
+    assert verified["hostname"] == "gateway.example"
+
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+
+# What each sample event of tests/events (a made-up site, challenge and secret) should get back.
+SAMPLE_REPLIES = {
+    "captcha-challenge.json": (400, "invalid-sitekey"),
+    "captcha-answer.json": (410, "timeout-or-duplicate"),
+    "captcha-legacy-get-captcha.json": (200, "data:image/png;base64,"),
+    "captcha-legacy-test-captcha.json": (200, '"test": false'),
+    "siteverify-json.json": (200, "invalid-input-secret"),
+    "siteverify-form.json": (200, "invalid-input-secret"),
+}
+
+
+def test_the_sample_events_reach_their_routes(stack: CaptchaStack) -> None:
+    # Given the sample events
+    events = {name: json.loads((EVENTS_DIR / name).read_text()) for name in SAMPLE_REPLIES}
+
+    # When each goes to its function
+    replies = {
+        name: invoke(siteverify_app.handler if name.startswith("siteverify") else captcha_app.handler, event)
+        for name, event in events.items()
+    }
+
+    # Then each was routed and answered as such made-up input deserves
+    for name, (status, fragment) in SAMPLE_REPLIES.items():
+        assert replies[name].status == status, name
+        assert fragment in json.dumps(replies[name].body), name
+
+
+def test_the_captcha_role_reads_glyphs_but_never_the_removed_labels() -> None:
+    # Given the roles SAM would make from template.yaml
+    stack = local_stack()
+    roles = function_statements(stack)
+    captcha, siteverify = roles["CaptchaFunction"], roles["SiteverifyFunction"]
+    bucket = stack.arn("DataBucket")
+
+    # Then the captcha function reads glyph shards, not truth/, and writes only what the loop needs
+    assert allows(captcha, "s3:GetObject", f"{bucket}/glyphs/train/00000.npy")
+    assert not allows(captcha, "s3:GetObject", f"{bucket}/truth/train/00000.labels.npy")
+    assert not allows(captcha, "s3:PutObject", f"{bucket}/glyphs/train/00000.npy")
+    assert allows(captcha, "dynamodb:PutItem", stack.arn("ChallengesTable"))
+    assert allows(captcha, "dynamodb:UpdateItem", stack.arn("RateLimitsTable"))
+    assert allows(captcha, "kinesis:PutRecords", stack.arn("VotesStream"))
+    assert not allows(captcha, "dynamodb:PutItem", stack.arn("SitesTable"))
+    assert not allows(captcha, "dynamodb:UpdateItem", stack.arn("GlyphsTable"))
+    # And siteverify touches only the challenges, sites and idempotency tables
+    assert allows(siteverify, "dynamodb:UpdateItem", stack.arn("ChallengesTable"))
+    assert allows(siteverify, "dynamodb:PutItem", stack.arn("IdempotencyTable"))
+    assert not allows(siteverify, "dynamodb:PutItem", stack.arn("ChallengesTable"))
+    assert not allows(siteverify, "s3:GetObject", f"{bucket}/glyphs/train/00000.npy")
+    assert not allows(siteverify, "kinesis:PutRecords", stack.arn("VotesStream"))
+
+
+def test_generate_captchas_writes_pngs_and_a_manifest_of_their_glyphs(stack: CaptchaStack, tmp_path: Path) -> None:
+    # When an operator generates 3 samples
+    status = cli.main(["generate-captchas", "3", "--out", str(tmp_path), "--seed", "7"])
+
+    # Then there are 3 PNGs and a manifest that names each glyph with its true label (from truth/ if removed)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert status == 0
+    assert sorted(path.name for path in tmp_path.glob("*.png")) == [f"captcha-0000{n}.png" for n in range(3)]
+    assert all((tmp_path / sample["file"]).read_bytes()[:4] == b"\x89PNG" for sample in manifest["captchas"])
+    glyphs = [glyph for sample in manifest["captchas"] for glyph in sample["glyphs"]]
+    assert all(len(sample["glyphs"]) == 6 for sample in manifest["captchas"])
+    ids = [glyph["glyph_id"] for glyph in glyphs]
+    assert [glyph["label"] for glyph in glyphs] == true_labels(stack.emnist_dir, ids)
+    assert {glyph["glyph_id"] for glyph in glyphs if not glyph["scored"]} <= set(stack.unlabelled)

@@ -1,0 +1,257 @@
+"""The labels function against the moto server: real VoteRecords on the real stream, read back as the Kinesis
+batches Lambda would send (built by the local poller's `kinesis_event`), given to the handler.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+
+from drcaptcha import aws, labelling
+from drcaptcha.config import get_settings, reset_settings
+from drcaptcha.consensus import model_source
+from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.vote import AcceptanceItem, SourceItem, VoteItem
+from drcaptcha.models.votes import VoteRecord
+from drcaptcha_ops.emulator import Emulator
+from drcaptcha_ops.gateway import LocalLambdaContext
+from drcaptcha_ops.poller import StreamSubscription, create_poller, kinesis_event, stream_subscriptions
+from functions.labels import app
+
+SAMPLE_EVENT = Path(__file__).resolve().parents[1] / "events" / "kinesis_votes.json"
+GLYPH = "train:00003:0042"
+
+
+def make_glyph(glyph_id: str = GLYPH) -> GlyphItem:
+    glyph = GlyphItem(glyph_id, state=UNLABELLED)
+    glyph.save()
+    return glyph
+
+
+def vote(number: int, label: int | None, source: str | None = None, glyph_id: str = GLYPH) -> VoteRecord:
+    return VoteRecord(
+        vote_id=f"challenge-{number}:{number % 6}",
+        glyph_id=glyph_id,
+        answer="?" if label is None else str(label),
+        label=label,
+        source=source or f"client-{number}",
+        site_key="site-1",
+        challenge_id=f"challenge-{number}",
+        ts=1_700_000_000 + number,
+    )
+
+
+def put_on_stream(*payloads: VoteRecord | bytes) -> None:
+    records = [
+        {"Data": payload, "PartitionKey": "poison"}
+        if isinstance(payload, bytes)
+        else {"Data": payload.model_dump_json().encode(), "PartitionKey": payload.glyph_id}
+        for payload in payloads
+    ]
+    response = aws.client("kinesis").put_records(StreamName=get_settings().votes_stream, Records=records)
+    assert response["FailedRecordCount"] == 0
+
+
+def labels_subscription(emulator: Emulator) -> StreamSubscription:
+    (subscription,) = [s for s in stream_subscriptions(emulator.stack) if s.function_id == "LabelsFunction"]
+    return subscription
+
+
+def batch_from_stream(emulator: Emulator) -> dict[str, Any]:
+    """Everything on the stream's shard since its start, as one Kinesis event batch."""
+    kinesis = aws.client("kinesis")
+    stream = get_settings().votes_stream
+    (shard,) = kinesis.list_shards(StreamName=stream)["Shards"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=iterator, Limit=100)["Records"]
+    return kinesis_event(labels_subscription(emulator), shard["ShardId"], records)
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    context = LocalLambdaContext(
+        function_name="LabelsFunction", memory_limit_in_mb=512, invoked_function_arn="arn:local", timeout_s=60
+    )
+    return dict(app.handler(event, context))
+
+
+def test_three_agreeing_humans_label_the_glyph_and_the_acceptance_keeps_their_votes(emulator: Emulator) -> None:
+    # Given an unlabelled glyph and three passing visitors who all read it as class 12
+    make_glyph()
+    put_on_stream(vote(1, 12), vote(2, 12), vote(3, 12))
+
+    # When the labels function gets the stream's batch
+    response = invoke(batch_from_stream(emulator))
+
+    # Then the glyph is labelled by the crowd, and the acceptance record holds exactly those three votes
+    assert response == {"batchItemFailures": []}
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.state, glyph.label, glyph.label_source) == (CROWD, 12, "crowd")
+    acceptance = AcceptanceItem.get(GLYPH, consistent_read=True)
+    assert acceptance.label == 12
+    assert sorted(v.vote_id for v in acceptance.votes) == ["challenge-1:1", "challenge-2:2", "challenge-3:3"]
+    assert acceptance.leader_weight == pytest.approx(3.0)
+    # And each voter's track record gained an agreement
+    assert SourceItem.get("client-2").agreements == 1
+
+
+def test_a_batch_delivered_twice_counts_each_vote_once(emulator: Emulator) -> None:
+    # Given two votes for an unlabelled glyph, already delivered and counted once
+    make_glyph()
+    put_on_stream(vote(1, 7), vote(2, 7))
+    event = batch_from_stream(emulator)
+    invoke(event)
+    first = GlyphItem.get(GLYPH, consistent_read=True)
+
+    # When Kinesis delivers the same batch again
+    response = invoke(event)
+
+    # Then nothing failed, and the tallies and the vote count are as after the first delivery
+    assert response == {"batchItemFailures": []}
+    second = GlyphItem.get(GLYPH, consistent_read=True)
+    assert first.tallies.attribute_values == {"7": 2.0}
+    assert second.tallies.attribute_values == first.tallies.attribute_values
+    assert second.votes == first.votes == 2
+    assert second.state == UNLABELLED
+    assert len(list(VoteItem.query(GLYPH, consistent_read=True))) == 2
+
+
+def test_a_poison_record_is_reported_and_the_rest_of_its_batch_is_processed(emulator: Emulator) -> None:
+    # Given a batch with a record that is not a vote between two good votes
+    make_glyph()
+    put_on_stream(vote(1, 30), b'{"vote_id": "x"', vote(2, 30))
+    event = batch_from_stream(emulator)
+    poison_sequence = event["Records"][1]["kinesis"]["sequenceNumber"]
+
+    # When the labels function processes it
+    response = invoke(event)
+
+    # Then only the poison record is reported, and both good votes are counted
+    assert response == {"batchItemFailures": [{"itemIdentifier": poison_sequence}]}
+    assert GlyphItem.get(GLYPH, consistent_read=True).tallies.attribute_values == {"30": 2.0}
+
+
+def test_a_vote_for_an_unknown_glyph_fails_alone_and_creates_no_glyph(emulator: Emulator) -> None:
+    make_glyph()
+    put_on_stream(vote(1, 4, glyph_id="train:09999:0001"), vote(2, 4))
+    event = batch_from_stream(emulator)
+
+    response = invoke(event)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["kinesis"]["sequenceNumber"]}]}
+    with pytest.raises(GlyphItem.DoesNotExist):
+        GlyphItem.get("train:09999:0001", consistent_read=True)
+    assert GlyphItem.get(GLYPH, consistent_read=True).votes == 1
+
+
+def test_a_redelivered_vote_finishes_an_acceptance_that_a_crash_interrupted(emulator: Emulator) -> None:
+    # Given three agreeing votes, the third counted but its glyph never settled: the function died in between
+    make_glyph()
+    for number in (1, 2):
+        labelling.record_vote(vote(number, 8))
+    labelling._count_vote(vote(3, 8), weight=1.0)
+    assert GlyphItem.get(GLYPH, consistent_read=True).state == UNLABELLED
+
+    # When Kinesis delivers the third vote again
+    result = labelling.record_vote(vote(3, 8))
+
+    # Then it is not counted twice, and the glyph gets its label
+    assert result.outcome is labelling.VoteOutcome.DUPLICATE
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.state, glyph.label) == (CROWD, 8)
+    assert glyph.tallies.attribute_values == {"8": 3.0}
+
+
+def test_votes_that_keep_disagreeing_mark_the_glyph_ambiguous(emulator: Emulator) -> None:
+    # Given six visitors who split three ways over one glyph
+    make_glyph()
+    put_on_stream(*(vote(number, label) for number, label in enumerate([1, 2, 3, 1, 2, 3], start=1)))
+
+    # When the labels function gets them
+    invoke(batch_from_stream(emulator))
+
+    # Then the glyph has no label and is marked ambiguous
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert glyph.state == AMBIGUOUS
+    assert glyph.label is None
+    with pytest.raises(AcceptanceItem.DoesNotExist):
+        AcceptanceItem.get(GLYPH)
+
+
+def test_two_humans_and_the_model_label_a_glyph_and_a_late_vote_changes_nothing(emulator: Emulator) -> None:
+    # Given two humans and the active ensemble agreeing on class 9, then a late dissenting human
+    make_glyph()
+    put_on_stream(vote(1, 9), vote(2, 9, source=model_source("ens-1")), vote(3, 9), vote(4, 20))
+
+    # When the labels function gets them
+    invoke(batch_from_stream(emulator))
+
+    # Then the glyph is labelled 9 on 2.5 of weight, and the late vote is kept but counted nowhere
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.state, glyph.label) == (CROWD, 9)
+    assert glyph.tallies.attribute_values == {"9": 2.5}
+    assert AcceptanceItem.get(GLYPH).leader_weight == pytest.approx(2.5)
+    late = VoteItem.get(GLYPH, "challenge-4:4", consistent_read=True)
+    assert late.counted is False
+    # And the model is not given a track record
+    with pytest.raises(SourceItem.DoesNotExist):
+        SourceItem.get(model_source("ens-1"))
+
+
+def test_a_source_that_disagreed_with_accepted_labels_is_counted_at_a_lower_weight(emulator: Emulator) -> None:
+    # Given a source whose record is mostly disagreement with accepted labels
+    SourceItem("client-colluder", agreements=1, disagreements=6).save()
+    make_glyph()
+    put_on_stream(vote(1, 5, source="client-colluder"))
+
+    # When its vote is counted
+    invoke(batch_from_stream(emulator))
+
+    # Then it weighs less than a new source's vote
+    weight = VoteItem.get(GLYPH, "challenge-1:1", consistent_read=True).weight
+    assert 0 <= weight < 0.5
+    assert GlyphItem.get(GLYPH, consistent_read=True).tallies.attribute_values == {"5": weight}
+
+
+def test_the_sample_event_labels_its_glyph(emulator: Emulator) -> None:
+    event = json.loads(SAMPLE_EVENT.read_text(encoding="utf-8"))
+    glyph_ids = {json.loads(_decode(record))["glyph_id"] for record in event["Records"]}
+    (glyph_id,) = glyph_ids
+    make_glyph(glyph_id)
+
+    assert invoke(event) == {"batchItemFailures": []}
+    assert GlyphItem.get(glyph_id, consistent_read=True).state == CROWD
+
+
+def _decode(record: dict[str, Any]) -> bytes:
+    return base64.b64decode(record["kinesis"]["data"])
+
+
+@pytest.fixture
+def isolated_environment() -> Iterator[None]:
+    with patch.dict(os.environ):  # the poller exports the functions' environment; give it back afterwards
+        yield
+    reset_settings()
+    aws.reset_clients()
+
+
+def test_the_local_poller_feeds_the_templates_labels_function(emulator: Emulator, isolated_environment: None) -> None:
+    # Given the template's Kinesis consumers, polled as Lambda's event source mapping would
+    poller = create_poller(stack=emulator.stack)
+    make_glyph()
+    put_on_stream(vote(1, 40), vote(2, 40), vote(3, 40))
+
+    # When the poller makes one round
+    delivered = poller.poll_once()
+
+    # Then the labels function got the votes and labelled the glyph
+    assert delivered == 3
+    assert GlyphItem.get(GLYPH, consistent_read=True).label == 40

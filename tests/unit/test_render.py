@@ -1,0 +1,193 @@
+"""Rendering: a readable, freshly distorted PNG of the glyphs that carries pixels and nothing else."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from PIL import Image
+
+from drcaptcha.charset import character_of
+from drcaptcha.render import DEFAULT_STYLE, RenderStyle, compose_captcha, render_captcha
+
+IMAGES_FILE = "emnist-bymerge-test-images-idx3-ubyte.gz"
+LABELS_FILE = "emnist-bymerge-test-labels-idx1-ubyte.gz"
+GLYPH_COUNT = 12
+PIXEL_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
+
+
+def first_emnist_glyphs(folder: Path, count: int) -> tuple[NDArray[np.uint8], str]:
+    """The first `count` test glyphs, upright, and their answer text; only the first few KB are unzipped."""
+    with gzip.open(folder / IMAGES_FILE) as images_file:
+        images = np.frombuffer(images_file.read(16 + count * 784)[16:], np.uint8).reshape(count, 28, 28)
+    with gzip.open(folder / LABELS_FILE) as labels_file:
+        labels = labels_file.read(8 + count)[8:]
+    return np.ascontiguousarray(images.transpose(0, 2, 1)), "".join(character_of(label) for label in labels)
+
+
+@pytest.fixture(scope="module")
+def emnist(emnist_dir: Path) -> tuple[NDArray[np.uint8], str]:
+    return first_emnist_glyphs(emnist_dir, GLYPH_COUNT)
+
+
+@pytest.fixture(scope="module")
+def six_glyphs(emnist: tuple[NDArray[np.uint8], str]) -> NDArray[np.uint8]:
+    return emnist[0][:6]
+
+
+def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, data) of every chunk, checking the signature and each CRC on the way."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, position = [], 8
+    while position < len(png):
+        (length,) = struct.unpack(">I", png[position : position + 4])
+        kind = png[position + 4 : position + 8]
+        data = png[position + 8 : position + 8 + length]
+        (crc,) = struct.unpack(">I", png[position + 8 + length : position + 12 + length])
+        assert zlib.crc32(kind + data) == crc
+        chunks.append((kind, data))
+        position += 12 + length
+    return chunks
+
+
+def grey_pixels(png: bytes) -> NDArray[np.uint8]:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+
+
+def test_a_six_glyph_captcha_is_a_grey_png_of_the_styles_size(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given six glyphs
+    # When they are rendered
+    png = render_captcha(six_glyphs, np.random.default_rng(1))
+
+    # Then the PNG has the style's size, a grey palette, and a light background with dark ink
+    image = Image.open(io.BytesIO(png))
+    assert image.size == DEFAULT_STYLE.image_size(6) == (320, 80)
+    palette = np.array(image.getpalette()).reshape(-1, 3)
+    assert (palette[:, 0] == palette[:, 1]).all() and (palette[:, 1] == palette[:, 2]).all()
+    pixels = grey_pixels(png)
+    assert np.median(pixels) > 170
+    assert pixels.min() < 90
+
+
+def test_the_same_glyphs_never_render_to_the_same_bytes(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given one generator, as a warm process keeps
+    rng = np.random.default_rng()
+
+    # When the same glyphs are rendered three times
+    renders = [render_captcha(six_glyphs, rng) for _ in range(3)]
+
+    # Then every image differs, in its bytes and in its pixels
+    assert len(set(renders)) == 3
+    assert not np.array_equal(grey_pixels(renders[0]), grey_pixels(renders[1]))
+
+
+def test_a_seeded_generator_reproduces_the_image(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given two generators with the same seed
+    # When each renders the same glyphs
+    first = render_captcha(six_glyphs, np.random.default_rng(42))
+    second = render_captcha(six_glyphs, np.random.default_rng(42))
+
+    # Then the images are identical
+    assert first == second
+
+
+def test_the_png_holds_only_pixel_chunks_and_never_the_answer(emnist: tuple[NDArray[np.uint8], str]) -> None:
+    # Given glyphs whose answer is known
+    glyphs, answer = emnist
+    six, six_answer = glyphs[:6], answer[:6]
+
+    # When they are rendered
+    png = render_captcha(six, np.random.default_rng(3))
+
+    # Then the file holds header, grey palette, pixels and end: no text, time or other metadata chunk
+    kinds = [kind for kind, _ in png_chunks(png)]
+    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND"
+    assert set(kinds) <= PIXEL_CHUNKS
+    assert Image.open(io.BytesIO(png)).info == {}
+    # and the answer appears nowhere, in either case
+    for text in (six_answer, six_answer.lower(), six_answer.upper()):
+        assert text.encode() not in png
+
+
+@pytest.mark.parametrize("count", range(1, 9))
+def test_one_to_eight_glyphs_render_into_an_image_as_wide_as_their_slots(
+    emnist: tuple[NDArray[np.uint8], str], count: int
+) -> None:
+    # Given 1 to 8 glyphs
+    glyphs = emnist[0][:count]
+
+    # When they are rendered
+    png = render_captcha(glyphs, np.random.default_rng(count))
+
+    # Then the image is as wide as that many slots, and each glyph's middle lies inside it
+    width, height = DEFAULT_STYLE.image_size(count)
+    assert Image.open(io.BytesIO(png)).size == (width, height)
+    placements = compose_captcha(glyphs, np.random.default_rng(count)).placements
+    assert len(placements) == count
+    assert all(0 < p.x < width and 0 < p.y < height for p in placements)
+    assert [p.x for p in placements] == sorted(p.x for p in placements)
+
+
+def test_no_glyphs_or_glyphs_of_the_wrong_shape_are_rejected() -> None:
+    # Given no glyphs, and glyphs that are not 28x28
+    rng = np.random.default_rng(0)
+
+    # When they are rendered, Then each is a clear ValueError
+    with pytest.raises(ValueError, match="at least one glyph"):
+        render_captcha([], rng)
+    with pytest.raises(ValueError, match="28x28"):
+        render_captcha([np.zeros((32, 32), np.uint8)], rng)
+
+
+def test_ink_lands_in_every_glyph_slot_and_not_in_a_blank_one(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given six glyphs whose fourth is blank paper
+    glyphs = six_glyphs.copy()
+    glyphs[3] = 0
+
+    for seed in range(5):
+        # When they are composed
+        captcha = compose_captcha(glyphs, np.random.default_rng(seed))
+
+        # Then around every drawn glyph's middle there are many ink-dark pixels, and around the blank one few
+        dark = captcha.pixels < 90
+        counts = []
+        for placement in captcha.placements:
+            x, y = round(placement.x), round(placement.y)
+            counts.append(int(dark[max(0, y - 24) : y + 24, max(0, x - 10) : x + 10].sum()))
+        assert min(counts[:3] + counts[4:]) > 40, counts
+        assert counts[3] < 5, counts
+
+
+def test_turning_warp_off_keeps_glyphs_upright_but_still_varies_the_image(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given a style without warping
+    style = RenderStyle(warp=False)
+    rng = np.random.default_rng(5)
+
+    # When the same glyphs are composed twice
+    first, second = compose_captcha(six_glyphs, rng, style), compose_captcha(six_glyphs, rng, style)
+
+    # Then no glyph is rotated, sheared or rescaled, yet spacing and noise still change
+    for placement in first.placements + second.placements:
+        assert (placement.rotation_deg, placement.shear, placement.scale) == (0.0, 0.0, style.zoom)
+    assert [p.x for p in first.placements] != [p.x for p in second.placements]
+    assert not np.array_equal(first.pixels, second.pixels)
+
+
+def test_warping_rotates_and_shears_each_glyph_within_the_styles_limits(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given the default style
+    rng = np.random.default_rng(11)
+
+    # When a captcha is composed
+    placements = compose_captcha(six_glyphs, rng).placements
+
+    # Then each glyph has its own rotation and shear, within the limits
+    rotations = [p.rotation_deg for p in placements]
+    assert len(set(rotations)) == 6
+    assert all(abs(r) <= DEFAULT_STYLE.max_rotation_deg for r in rotations)
+    assert all(abs(p.shear) <= DEFAULT_STYLE.max_shear for p in placements)
