@@ -1,9 +1,9 @@
 """Train every network on the full balanced-equivalent split on a lent GPU, within a wall-clock budget.
 
 Runs on any Keras 3 backend (JAX on the GPU machine, which has no TensorFlow). The data is the split as an
-.npz (bench/prepare_training_data.py writes it). The modern network's epoch count is chosen from a short
-calibration so that it finishes its whole cosine schedule inside the budget; the original networks then get a
-few epochs each while time is left. Prints one line per network and writes results.json and resnet.keras
+.npz (`python -m bench.bench_training --write-npz PATH` writes it). The modern network's epoch count comes
+from a short calibration, so that its whole cosine schedule fits in the budget; the original networks then
+get a few epochs each while time is left. Prints one line per network and writes results.json and resnet.keras
 to --out.
 
     KERAS_BACKEND=jax python bench/gpu_train.py --data .gpu/split.npz --out $OUT --budget 450

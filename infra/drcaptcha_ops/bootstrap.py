@@ -8,6 +8,7 @@ so that a new resource in the template cannot be silently missing from the local
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,10 +113,33 @@ CREATORS: dict[str, Callable[[LocalStack, str, dict[str, Any]], bool]] = {
 }
 
 
+# Secrets the functions read from SSM by name, which deployments create outside the template (docs/DEPLOY.md).
+SECRET_PARAMETER_VARIABLES = ("TOKEN_SIGNING_KEY_PARAMETER",)
+
+
+def ensure_secret_parameters(stack: LocalStack) -> list[str]:
+    """Create each SSM SecureString that the functions name, with a random value, where it is missing."""
+    ssm = aws.client("ssm")
+    names = {
+        stack.function_environment(function_id).get(variable, "")
+        for function_id in stack.resources_of_type("AWS::Serverless::Function")
+        for variable in SECRET_PARAMETER_VARIABLES
+    } - {""}
+    created = []
+    for name in sorted(names):
+        try:
+            ssm.put_parameter(Name=name, Value=secrets.token_urlsafe(48), Type="SecureString", Overwrite=False)
+        except ssm.exceptions.ParameterAlreadyExists:
+            continue
+        created.append(name)
+    return created
+
+
 def bootstrap(stack: LocalStack | None = None) -> BootstrapReport:
-    """Create every data resource of the template that does not exist yet."""
+    """Create every data resource of the template that does not exist yet, and the secrets the functions read."""
     stack = stack or local_stack()
     report = BootstrapReport()
+    report.created.extend(ensure_secret_parameters(stack))
     for logical_id, resource in stack.resources.items():
         resource_type = resource["Type"]
         creator = CREATORS.get(resource_type)

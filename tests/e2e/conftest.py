@@ -22,7 +22,7 @@ from drcaptcha_ops.demo_site import DemoSiteConfig, demo_server
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway import GATEWAY_CONFIG_KEY, create_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels
-from tests.e2e.support import BrowserPage, Stack, answers_cors_preflight, serve_in_thread, with_cors_preflight
+from tests.e2e.support import BrowserPage, Stack, answers_cors_preflight, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,9 +54,8 @@ def stack(emulator_session: Emulator, emnist_dir: Path) -> Iterator[Stack]:
         remove_labels(UNLABELLED_GLYPHS, progress=False)
         challenges.replace_runtime(None)
         site = create_site(DEMO_DOMAIN)
-        if not answers_cors_preflight(gateway_app):
-            cors = emulator_session.stack.resources["HttpApi"]["Properties"]["CorsConfiguration"]
-            gateway_app = with_cors_preflight(gateway_app, cors)
+        # The widget on the demo site's origin posts JSON: the gateway must answer the browser's preflight.
+        assert answers_cors_preflight(gateway_app)
         gateway = serve_in_thread(make_server("127.0.0.1", 0, gateway_app, threaded=True))
         demo_config = DemoSiteConfig(api_url=gateway.url, site_key=site.site_key, secret=site.secret)
         demo = serve_in_thread(demo_server(demo_config, port=0))

@@ -11,7 +11,6 @@ from typing import Any
 from playwright.sync_api import ConsoleMessage, Page
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.test import Client
-from werkzeug.wrappers import Request, Response
 
 from drcaptcha.charset import NUM_CLASSES, character_of
 from drcaptcha.glyphs import REMOVED
@@ -46,25 +45,6 @@ def answers_cors_preflight(app: Any) -> bool:
         headers={"Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"},
     )
     return reply.status_code < 300 and "Access-Control-Allow-Origin" in reply.headers
-
-
-def with_cors_preflight(app: Any, cors: dict[str, Any]) -> Any:
-    """STOPGAP until the local gateway does this itself: answer OPTIONS preflights from the HttpApi's
-    CorsConfiguration, as API Gateway does before any function runs. Without it, the widget on another origin
-    (the demo site) cannot POST JSON to /v1/answer locally, although it can on AWS."""
-
-    def preflight_app(environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
-            return app(environ, start_response)
-        reply = Response(status=204)
-        reply.headers["Access-Control-Allow-Origin"] = ",".join(cors.get("AllowOrigins", ["*"]))
-        reply.headers["Access-Control-Allow-Methods"] = ",".join(cors.get("AllowMethods", ["GET", "POST"]))
-        reply.headers["Access-Control-Allow-Headers"] = ",".join(cors.get("AllowHeaders", ["Content-Type"]))
-        reply.headers["Access-Control-Max-Age"] = str(cors.get("MaxAge", 0))
-        return reply(environ, start_response)
-
-    return preflight_app
 
 
 def serve_in_thread(server: BaseWSGIServer) -> RunningServer:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from drcaptcha import aws
+import pytest
+
+from drcaptcha import aws, challenges
+from drcaptcha.config import reset_settings
 from drcaptcha_ops.bootstrap import bootstrap
 from drcaptcha_ops.emulator import Emulator
 
@@ -46,3 +49,22 @@ def test_a_second_bootstrap_creates_nothing(emulator: Emulator) -> None:
         for logical_id, resource in emulator.stack.resources.items()
         if resource["Type"].startswith(("AWS::DynamoDB", "AWS::S3", "AWS::Kinesis", "AWS::SQS"))
     }
+
+
+def test_bootstrap_creates_the_token_signing_key_that_the_functions_read(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the bootstrapped stack, and functions configured only with the key's SSM name, as on AWS
+    name = emulator.stack.function_environment("CaptchaFunction")["TOKEN_SIGNING_KEY_PARAMETER"]
+    monkeypatch.delenv("TOKEN_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("TOKEN_SIGNING_KEY_PARAMETER", name)
+    reset_settings()
+
+    # When the captcha library asks for its key
+    key = challenges.signing_key()
+
+    # Then it is the SecureString the bootstrap created, long enough to be a real key
+    stored = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]
+    assert stored["Type"] == "SecureString"
+    assert key == stored["Value"].encode()
+    assert len(key) >= 32

@@ -41,6 +41,7 @@ def no_emulator(elsewhere: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The environment names an endpoint and a bucket, but no server listens there."""
     endpoint = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("BUCKET_NAME", "drcaptcha-data")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

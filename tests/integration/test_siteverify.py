@@ -202,6 +202,7 @@ def test_without_a_signing_key_siteverify_answers_internal_error(
     # Given a site, and a deployment that lost its signing key
     site = stack.create_site()
     monkeypatch.setenv("TOKEN_SIGNING_KEY", "")
+    monkeypatch.setenv("TOKEN_SIGNING_KEY_PARAMETER", "/drcaptcha/lost/token-signing-key")
     get_settings.cache_clear()
 
     # When a token is verified

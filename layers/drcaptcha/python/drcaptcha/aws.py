@@ -10,8 +10,6 @@ from botocore.config import Config
 
 from drcaptcha.config import get_settings
 
-_RETRIES = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=30)
-
 
 @cache
 def client(service: str) -> Any:
@@ -23,7 +21,11 @@ def client(service: str) -> Any:
         endpoint_url=settings.aws_endpoint_url,
         aws_access_key_id=settings.aws_access_key_id,
         aws_secret_access_key=settings.aws_secret_access_key,
-        config=_RETRIES,
+        config=Config(
+            retries={"max_attempts": settings.aws_max_attempts, "mode": "standard"},
+            connect_timeout=3,
+            read_timeout=30,
+        ),
     )
 
 

@@ -121,11 +121,25 @@ def replace_runtime(runtime: CaptchaRuntime | None) -> None:
     _runtime = runtime
 
 
+_parameter_keys: dict[str, bytes] = {}
+
+
 def signing_key() -> bytes:
-    key = get_settings().token_signing_key
-    if not key:
-        raise ServiceUnavailable("TOKEN_SIGNING_KEY is not set: the captcha API cannot sign or check pass tokens")
-    return key.encode()
+    """The pass-token key: TOKEN_SIGNING_KEY if set, else the SSM SecureString, read once per warm process."""
+    settings = get_settings()
+    if settings.token_signing_key:
+        return settings.token_signing_key.encode()
+    name = settings.token_signing_key_parameter
+    if not name:
+        raise ServiceUnavailable("no token signing key is configured: the captcha API cannot sign or check tokens")
+    if name not in _parameter_keys:
+        ssm = aws.client("ssm")
+        try:
+            value = ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound as error:
+            raise ServiceUnavailable(f"the token signing key parameter {name} does not exist") from error
+        _parameter_keys[name] = str(value).encode()
+    return _parameter_keys[name]
 
 
 # --- issue ----------------------------------------------------------------------------------------------------

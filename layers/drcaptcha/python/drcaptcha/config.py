@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
     aws_access_key_id: str | None = Field(default=None, alias="AWS_ACCESS_KEY_ID")
     aws_secret_access_key: str | None = Field(default=None, alias="AWS_SECRET_ACCESS_KEY")
+    aws_max_attempts: int = Field(default=3, ge=1, le=10, alias="AWS_MAX_ATTEMPTS")
 
     bucket_name: str = Field(default="", alias="BUCKET_NAME")
     votes_stream: str = Field(default="", alias="VOTES_STREAM")
@@ -41,7 +42,10 @@ class Settings(BaseSettings):
 
     challenge_ttl_seconds: int = Field(default=120, alias="CHALLENGE_TTL_SECONDS")
     token_ttl_seconds: int = Field(default=300, alias="TOKEN_TTL_SECONDS")
+    # On AWS the key lives in an SSM SecureString named by TOKEN_SIGNING_KEY_PARAMETER, read once per warm
+    # process; TOKEN_SIGNING_KEY, where set, takes precedence (tests, benchmarks).
     token_signing_key: str = Field(default="", alias="TOKEN_SIGNING_KEY")
+    token_signing_key_parameter: str = Field(default="", alias="TOKEN_SIGNING_KEY_PARAMETER")
 
     # The captcha API: challenges a client may request per site and fixed window, and the warm caches' lifetimes.
     rate_limit_challenges: int = Field(default=30, ge=1, alias="RATE_LIMIT_CHALLENGES")
