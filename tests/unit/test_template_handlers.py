@@ -60,3 +60,15 @@ def test_template_routes_and_handler_routes_are_the_same_set(function_id: str) -
     module, _ = load_handler_module(function_id)
 
     assert template_routes(function_id) == handler_routes(module)
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_each_functions_memory_timeout_and_reserved_concurrency_are_parameters(function_id: str) -> None:
+    properties = FUNCTIONS[function_id]["Properties"]
+    parameters = STACK.template["Parameters"]
+
+    assert properties["MemorySize"] == {"Ref": f"{function_id.removesuffix('Function')}MemorySize"}
+    assert properties["Timeout"]["Ref"] in parameters
+    reserved = properties["ReservedConcurrentExecutions"]["Fn::If"]
+    assert reserved[1]["Ref"] in parameters
+    assert reserved[2] == {"Ref": "AWS::NoValue"}
