@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 
 from drcaptcha import aws
 from drcaptcha.config import reset_settings
-from drcaptcha_ops.emulator import Emulator, running_emulator
+from drcaptcha_ops.emulator import Emulator, attached_stack, running_emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EMNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "emnist"
@@ -20,7 +21,9 @@ def emulator_session() -> Iterator[Emulator]:
     with pytest.MonkeyPatch.context() as patch:
         # Keep a developer's running emulator (.drcaptcha/env) out of the tests.
         patch.chdir(REPO_ROOT)
-        with running_emulator() as emulator:
+        # With AWS_ENDPOINT_URL set (`make localstack-test`), the suite runs against that emulator instead.
+        external = os.environ.get("AWS_ENDPOINT_URL")
+        with attached_stack(external) if external else running_emulator() as emulator:
             yield emulator
 
 

@@ -165,3 +165,55 @@ def export_environment(stack: LocalStack | None = None) -> dict[str, str]:
     reset_settings()
     aws.reset_clients()
     return environment
+
+
+def delete_resources(stack: LocalStack) -> None:
+    """Delete the template's data resources (for emulators without a reset, such as LocalStack)."""
+    for logical_id, resource in stack.resources.items():
+        name = stack.physical_name(logical_id)
+        resource_type = resource["Type"]
+        if resource_type == "AWS::DynamoDB::Table":
+            dynamodb = aws.client("dynamodb")
+            try:
+                dynamodb.delete_table(TableName=name)
+            except dynamodb.exceptions.ResourceNotFoundException:
+                continue
+            dynamodb.get_waiter("table_not_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        elif resource_type == "AWS::S3::Bucket":
+            _empty_bucket(name)
+        elif resource_type == "AWS::Kinesis::Stream":
+            kinesis = aws.client("kinesis")
+            try:
+                kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True)
+            except kinesis.exceptions.ResourceNotFoundException:
+                continue
+            kinesis.get_waiter("stream_not_exists").wait(StreamName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        elif resource_type == "AWS::SQS::Queue":
+            _drain_queue(name)
+
+
+def _empty_bucket(name: str) -> None:
+    s3 = aws.client("s3")
+    try:
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=name)
+        for page in pages:
+            objects = [
+                {"Key": item["Key"], "VersionId": item["VersionId"]}
+                for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if objects:
+                s3.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
+    except s3.exceptions.NoSuchBucket:
+        return
+
+
+def _drain_queue(name: str) -> None:
+    """Delete every message (PurgeQueue is limited to one call a minute, too slow between tests)."""
+    sqs = aws.client("sqs")
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        return
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get("Messages"):
+        entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(messages)]
+        sqs.delete_message_batch(QueueUrl=url, Entries=entries)

@@ -13,7 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from drcaptcha import aws
 from drcaptcha.config import LOCAL_ENV_FILE, reset_settings
-from drcaptcha_ops.bootstrap import bootstrap, export_environment
+from drcaptcha_ops.bootstrap import bootstrap, delete_resources, export_environment
 from drcaptcha_ops.template import LocalStack, local_stack
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -22,15 +22,21 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY":
 
 @dataclass
 class Emulator:
-    server: ThreadedMotoServer
+    """The stack the process talks to: an embedded moto server, or (server None) an external endpoint."""
+
+    server: ThreadedMotoServer | None
     endpoint: str
     stack: LocalStack
 
     def reset(self) -> None:
         """Clear every resource and create the template's again (between tests)."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback server
-            pass
+        if self.server is not None:
+            request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - our own loopback server
+                pass
+        else:
+            # LocalStack has no moto reset: delete the template's resources and create them again.
+            delete_resources(self.stack)
         bootstrap(self.stack)
 
 
@@ -61,6 +67,16 @@ def running_emulator(port: int = 0, host: str = "127.0.0.1") -> Iterator[Emulato
         yield Emulator(server=server, endpoint=endpoint, stack=stack)
     finally:
         server.stop()
+
+
+@contextmanager
+def attached_stack(endpoint: str) -> Iterator[Emulator]:
+    """Point this process at an emulator that runs elsewhere (LocalStack) and create the template's resources."""
+    point_at(endpoint)
+    stack = local_stack()
+    export_environment(stack)
+    bootstrap(stack)
+    yield Emulator(server=None, endpoint=endpoint, stack=stack)
 
 
 def write_env_file(environment: dict[str, str]) -> None:

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 
 from drcaptcha import aws
 from drcaptcha.config import reset_settings
-from drcaptcha_ops.bootstrap import bootstrap
+from drcaptcha_ops.bootstrap import bootstrap, delete_resources
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.poller import StreamPoller, create_poller
 from drcaptcha_ops.template import LocalStack, local_stack
@@ -33,6 +33,7 @@ REFERENCE_EVENT = TESTS_DIR / "events" / "kinesis_reference.json"
 @pytest.fixture
 def fixture_stack(emulator: Emulator) -> LocalStack:
     stack = local_stack(FIXTURE_TEMPLATE)
+    delete_resources(stack)  # the emulator's reset knows only template.yaml's resources (matters on LocalStack)
     bootstrap(stack)
     return stack
 

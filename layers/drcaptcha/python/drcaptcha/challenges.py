@@ -3,9 +3,10 @@
 AWS calls per operation, with warm caches (bench/bench_aws_calls.py measures them):
 - issue: one TransactWriteItems that counts the request against the rate limit and stores the challenge;
 - answer: one conditional update that marks the challenge used *and* records the outcome, plus one PutRecords of
-  the votes on a pass. The update's condition holds the typed answer itself (each position must be unlabelled or
-  name its expected class), so a pass is decided and recorded by the same write. Only when that condition fails
-  does a second conditional update record the fail, or tell a replay or an expired challenge;
+  the votes on a pass (when the stream fails, one PutItem keeps them in the vote outbox instead: no vote is lost,
+  and the visitor still gets their token). The update's condition holds the typed answer itself (each position
+  must be unlabelled or name its expected class), so a pass is decided and recorded by the same write. Only when
+  that condition fails does a second conditional update record the fail, or tell a replay or an expired challenge;
 - siteverify: one conditional update that redeems the token (plus powertools' two writes to the idempotency table
   when the caller sends an `idempotency_key`).
 
@@ -29,14 +30,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
 from numpy.typing import NDArray
 from pydantic import BaseModel
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.transactions import TransactWrite
 
-from drcaptcha import aws, charset
+from drcaptcha import aws, charset, outbox
 from drcaptcha.config import get_settings
 from drcaptcha.errors import Gone, ServiceUnavailable, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphStore
@@ -191,7 +191,7 @@ def answer_challenge(
     now = runtime.clock()
     challenge = ChallengeItem(challenge_id=challenge_id)
     if _record_pass(challenge, typed, now, site_key):
-        put_votes(_votes(challenge, typed, now))
+        put_votes(challenge_id, _votes(challenge, typed, now), now)
         settings = get_settings()
         token = sign_token(PassToken(challenge_id, challenge.site_key, int(now)), signing_key())
         return AnswerResponse(success=True, token=token, expires_in=settings.token_ttl_seconds)
@@ -271,22 +271,15 @@ def _votes(challenge: ChallengeItem, typed: str, now: float) -> list[VoteRecord]
     ]
 
 
-def put_votes(votes: Sequence[VoteRecord]) -> None:
-    """Append the votes to the stream in one call; records it refused are tried once more.
+def put_votes(challenge_id: str, votes: Sequence[VoteRecord], now: float) -> None:
+    """Put the votes of a pass on the stream, or keep them in the outbox: the pass is recorded, so no raise.
 
-    A lost vote costs one label vote, not the visitor's pass, so a stream outage is logged and not raised.
+    The visitor gets their token either way; a vote the stream refused is replayed later (drcaptcha/outbox.py).
     """
-    records = [{"Data": vote.model_dump_json().encode(), "PartitionKey": vote.glyph_id} for vote in votes]
-    for _attempt in range(2):
-        if not records:
-            return
-        try:
-            reply = aws.client("kinesis").put_records(StreamName=get_settings().votes_stream, Records=records)
-        except (ClientError, BotoCoreError):
-            logger.exception("could not put %d votes on the stream", len(records))
-            return
-        records = [record for record, result in zip(records, reply["Records"], strict=True) if "ErrorCode" in result]
-    logger.error("the stream refused %d votes twice", len(records))
+    try:
+        outbox.deliver_votes(challenge_id, votes, now)
+    except PynamoDBException:
+        return  # logged with the votes themselves by deliver_votes: the record of last resort
 
 
 # --- pass tokens ----------------------------------------------------------------------------------------------

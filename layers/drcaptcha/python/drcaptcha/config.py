@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     idempotency_table: str = Field(default="", alias="IDEMPOTENCY_TABLE")
     sources_table: str = Field(default="", alias="SOURCES_TABLE")
     acceptances_table: str = Field(default="", alias="ACCEPTANCES_TABLE")
+    # The votes the stream refused, kept until OutboxReplayFunction puts them on it again (drcaptcha/outbox.py).
+    outbox_table: str = Field(default="", alias="OUTBOX_TABLE")
+    outbox_retention_seconds: int = Field(default=14 * 24 * 3600, ge=3600, alias="OUTBOX_RETENTION_SECONDS")
 
     challenge_ttl_seconds: int = Field(default=120, alias="CHALLENGE_TTL_SECONDS")
     token_ttl_seconds: int = Field(default=300, alias="TOKEN_TTL_SECONDS")

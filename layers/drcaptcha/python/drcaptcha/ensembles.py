@@ -284,3 +284,19 @@ def _fetch(store: ObjectStore, key: str, what: str = "object") -> bytes:
         if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
             raise DataError(f"{what} {key} is missing from the bucket") from error
         raise
+
+
+# --- serving (issue 6) -------------------------------------------------------------------------------------
+def load_ensemble_for_batch(store: ObjectStore, manifest: EnsembleManifest, batch: int) -> LoadedEnsemble:
+    """Like `load_ensemble`, with interpreters sized for `batch` images a call: recognize runs one drawing at a
+    time, and padding it to INFERENCE_BATCH would cost it 256 times the work. Digests are checked the same way."""
+    models = []
+    for member in manifest.members:
+        content = _fetch(store, member.model_key, f"model of network {member.network_id}")
+        digest = sha256_hex(content)
+        if digest != member.sha256:
+            raise DataError(
+                f"model {member.model_key} has SHA-256 {digest[:12]}…, but the manifest expects {member.sha256[:12]}…"
+            )
+        models.append(LiteModel(content, batch=batch))
+    return LoadedEnsemble(manifest, models)

@@ -1,0 +1,21 @@
+"""The outbox replay function: every minute, the votes that the stream refused are put on it again.
+
+The captcha function keeps a pass's votes in the vote outbox when Kinesis fails (drcaptcha/outbox.py); this
+function drains it. A round that the stream still refuses leaves the items for the next round.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from drcaptcha import outbox
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return outbox.replay_outbox().as_dict()
