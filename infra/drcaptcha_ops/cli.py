@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "drcaptcha_ops.commands.serve",
     "drcaptcha_ops.commands.sites",
     "drcaptcha_ops.commands.train",
+    "drcaptcha_ops.commands.admin",
+    "drcaptcha_ops.commands.demo",
 )
 
 
