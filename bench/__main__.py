@@ -16,6 +16,7 @@ BENCHMARKS = {
     "aws_calls": ["bench.bench_aws_calls"],
     "gateway": ["bench.bench_gateway"],
     "training": ["bench.bench_training"],
+    "simulation": ["bench.bench_simulation"],
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import challenges
 from drcaptcha.errors import BadRequest
-from drcaptcha.http import create_resolver, json_response
+from drcaptcha.http import create_resolver, json_response, openapi_document
 from drcaptcha.models.schemas import (
     CHALLENGE_ID_PATTERN,
     MAX_ANSWER_LENGTH,
@@ -32,7 +33,7 @@ def source_ip() -> str:
     return app.current_event.request_context.http.source_ip
 
 
-@app.get("/v1/challenge", summary="A new captcha for a site", responses={429: {"description": "rate-limited"}})
+@app.get("/v1/challenge", summary="A new captcha for a site")
 def get_challenge(sitekey: Annotated[str, Query(pattern=SITE_KEY_PATTERN)]) -> ChallengeResponse:
     return challenges.issue_challenge(challenges.warm_runtime(), sitekey, source_ip())
 
@@ -69,11 +70,11 @@ def legacy_test_captcha(
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi_document() -> Response[str]:
+def serve_openapi_document() -> Response[str]:
     return Response(
         status_code=200,
         content_type="application/json",
-        body=app.get_openapi_json_schema(title="DrCaptcha", version="1.0.0"),
+        body=json.dumps(openapi_document(app, title="DrCaptcha", version="1.0.0")),
     )
 
 

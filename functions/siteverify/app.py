@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import challenges
 from drcaptcha.errors import DrCaptchaError
-from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, create_resolver, json_response
+from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, UNREADABLE_BODY_ERRORS, create_resolver, json_response
 from drcaptcha.models.schemas import SiteverifyRequest, SiteverifyResponse
 
 logger = Logger()
@@ -47,7 +47,12 @@ def internal_error(error: Exception) -> Response[str]:
     return rejected(challenges.INTERNAL_ERROR)
 
 
+def unreadable_body(error: Exception) -> Response[str]:
+    return rejected(challenges.BAD_REQUEST)
+
+
 app.exception_handler(REQUEST_ERRORS)(invalid_request)
+app.exception_handler(UNREADABLE_BODY_ERRORS)(unreadable_body)
 app.exception_handler([Exception, DrCaptchaError, *DEPENDENCY_ERRORS])(internal_error)
 
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "drcaptcha_ops.commands.train",
     "drcaptcha_ops.commands.admin",
     "drcaptcha_ops.commands.demo",
+    "drcaptcha_ops.commands.simulate",
 )
 
 

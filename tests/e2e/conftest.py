@@ -110,3 +110,29 @@ def browser_page(browser: Browser) -> Iterator[BrowserPage]:
     page.on("pageerror", recorded.record_exception)
     yield recorded
     context.close()
+
+
+# --- the admin dashboard (tests/e2e/test_admin_dashboard.py) -------------------------------------------------
+ADMIN_NETWORKS = ("cnn2", "nn")
+
+
+@pytest.fixture(scope="session")
+def admin_networks(stack: Stack) -> list[str]:
+    """Two tiny networks (one epoch each), trained once per session on the stack's own import, plots and all.
+
+    tests/fixtures/tiny_networks.py is not used here: it seeds a glyph store of its own over the bucket, which
+    would replace the import that the widget and page tests of this session read.
+    """
+    from drcaptcha_train.job import TrainingOptions, run_training  # TensorFlow: only in the tests' process
+
+    return [
+        run_training(TrainingOptions(name, epochs=1, network_id=f"e2e-{name}", verbose=0)).network_id
+        for name in ADMIN_NETWORKS
+    ]
+
+
+@pytest.fixture(scope="session")
+def admin_key(stack: Stack) -> str:
+    from drcaptcha.admins import create_admin  # imported here so that this section only appends to the file
+
+    return create_admin("e2e dashboard").key

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from drcaptcha.charset import character_of
-from drcaptcha.render import DEFAULT_STYLE, RenderStyle, compose_captcha, render_captcha
+from drcaptcha.render import DEFAULT_STYLE, RenderStyle, compose_captcha, encode_png, render_captcha
 
 IMAGES_FILE = "emnist-bymerge-test-images-idx3-ubyte.gz"
 LABELS_FILE = "emnist-bymerge-test-labels-idx1-ubyte.gz"
@@ -191,3 +191,68 @@ def test_warping_rotates_and_shears_each_glyph_within_the_styles_limits(six_glyp
     assert len(set(rotations)) == 6
     assert all(abs(r) <= DEFAULT_STYLE.max_rotation_deg for r in rotations)
     assert all(abs(p.shear) <= DEFAULT_STYLE.max_shear for p in placements)
+
+
+def test_the_png_holds_exactly_the_composed_pixels(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given two generators with the same seed
+    # When one composes the pixels and the other renders the PNG
+    pixels = compose_captcha(six_glyphs, np.random.default_rng(8)).pixels
+    png = render_captcha(six_glyphs, np.random.default_rng(8))
+
+    # Then the PNG, as Pillow decodes it, holds those very pixels
+    assert np.array_equal(grey_pixels(png), pixels)
+
+
+def test_encode_png_round_trips_any_grey_pixels() -> None:
+    # Given arbitrary grey pixels, every level included
+    pixels = np.random.default_rng(9).integers(0, 256, size=(7, 300), dtype=np.uint8)
+    pixels[0, :256] = np.arange(256, dtype=np.uint8)
+
+    # When they are encoded
+    png = encode_png(pixels)
+
+    # Then Pillow reads them back unchanged, from pixel chunks only
+    assert np.array_equal(grey_pixels(png), pixels)
+    assert {kind for kind, _ in png_chunks(png)} <= PIXEL_CHUNKS
+
+
+@pytest.mark.parametrize("zoom", [1, 3])
+def test_other_zooms_give_the_styles_size_with_ink_and_paper(six_glyphs: NDArray[np.uint8], zoom: int) -> None:
+    # Given a style that enlarges the row 1x or 3x instead of 2x
+    style = RenderStyle(zoom=zoom)
+
+    # When the glyphs are rendered
+    png = render_captcha(six_glyphs, np.random.default_rng(zoom), style)
+
+    # Then the image has that size and still shows dark ink on light paper
+    assert Image.open(io.BytesIO(png)).size == style.image_size(6)
+    pixels = grey_pixels(png)
+    assert np.median(pixels) > 170
+    assert pixels.min() < 90
+
+
+def test_stroke_jitter_thickens_or_thins_the_ink(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given one style that always thickens the strokes and one that always thins them
+    thick, thin = RenderStyle(stroke_jitter=(0.8, 0.8)), RenderStyle(stroke_jitter=(-0.35, -0.35))
+
+    # When the same glyphs are composed with the same randomness otherwise
+    thick_pixels = compose_captcha(six_glyphs, np.random.default_rng(4), thick).pixels
+    thin_pixels = compose_captcha(six_glyphs, np.random.default_rng(4), thin).pixels
+
+    # Then the thick strokes cover clearly more dark pixels than the thin ones
+    thick_ink, thin_ink = int((thick_pixels < 120).sum()), int((thin_pixels < 120).sum())
+    assert thick_ink > 1.3 * thin_ink, (thick_ink, thin_ink)
+
+
+def test_a_compact_png_is_smaller_and_holds_the_same_pixels(six_glyphs: NDArray[np.uint8]) -> None:
+    # Given the default style and one that Huffman-codes the PNG
+    compact = RenderStyle(compact_png=True)
+
+    # When the same glyphs are rendered with the same randomness
+    stored = render_captcha(six_glyphs, np.random.default_rng(6))
+    coded = render_captcha(six_glyphs, np.random.default_rng(6), compact)
+
+    # Then the compact PNG is clearly smaller, decodes to the same pixels, and holds pixel chunks only
+    assert len(coded) < 0.9 * len(stored)
+    assert np.array_equal(grey_pixels(coded), grey_pixels(stored))
+    assert {kind for kind, _ in png_chunks(coded)} <= PIXEL_CHUNKS

@@ -120,7 +120,7 @@ def _summary(item: NetworkItem) -> dict[str, Any]:
         "test_size": int(item.test_size),
         "device": item.device,
         "created_at": float(item.created_at),
-        "metrics": {str(name): float(value) for name, value in item.metrics.as_dict().items()},
+        "metrics": {str(name): float(value) for name, value in item.metrics.attribute_values.items()},
         "plots": plots,
     }
 

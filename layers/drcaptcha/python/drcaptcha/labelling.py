@@ -20,16 +20,21 @@ from enum import StrEnum
 from functools import cache
 from typing import Final
 
+import numpy as np
 from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
-from drcaptcha import consensus
+from drcaptcha import charset, consensus
 from drcaptcha.config import get_settings
-from drcaptcha.errors import NotFound
+from drcaptcha.ensemble_admin import serving_cache
+from drcaptcha.ensembles import LoadedEnsemble
+from drcaptcha.errors import DrCaptchaError, NotFound
+from drcaptcha.glyphs import GlyphRef, GlyphStore
 from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
 from drcaptcha.models.vote import AcceptanceItem, SourceItem, VoteItem, audited
 from drcaptcha.models.votes import VoteRecord
@@ -43,6 +48,8 @@ _CONDITION_FAILED: Final = "ConditionalCheckFailed"
 # DynamoDB takes at most 100 items a transaction; the acceptance uses two for the glyph and its audit record.
 _MAX_SOURCES_PER_ACCEPTANCE: Final = 98
 _WEIGHT_DECIMALS: Final = 4
+MODEL_VOTES: Final = "model-votes"
+MODEL_VOTE_BATCH: Final = 1
 
 
 class VoteOutcome(StrEnum):
@@ -84,10 +91,73 @@ def record_vote(vote: VoteRecord, now: float | None = None) -> VoteResult:
             return _record_late_vote(vote, weight)
         else:
             raise
+    if not redelivered and not consensus.is_model_source(vote.source):
+        try:
+            add_model_vote(vote.glyph_id, now)
+        except (DrCaptchaError, ClientError, BotoCoreError):
+            # A lost model vote costs half a vote; failing the record would hold up the human one behind it.
+            logger.exception("could not add the model's vote", extra={"glyph_id": vote.glyph_id})
     result = settle_glyph(vote.glyph_id, now)
     outcome = VoteOutcome.DUPLICATE if redelivered else result.outcome
     logger.info("vote recorded", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id, "outcome": outcome})
     return VoteResult(vote.vote_id, vote.glyph_id, outcome, result.label)
+
+
+# --- the model's vote ---------------------------------------------------------------------------------------------
+# Why here, and not in the captcha function: the labels consumer sees every glyph's votes, and it counts the
+# active ensemble's reading through the same idempotent transaction as a human vote (vote id
+# `model:<ensemble_id>:<glyph_id>`), so redeliveries and parallel instances never count it twice. Attaching the
+# prediction in the captcha function would mean storing it with every challenge, most of which are never passed.
+# One model vote per glyph, from whichever ensemble is active when the glyph's first counted human vote arrives.
+_model_voted: set[str] = set()
+_glyph_store: GlyphStore | None = None
+
+
+def _store() -> GlyphStore:
+    global _glyph_store
+    if _glyph_store is None:
+        _glyph_store = GlyphStore()
+    return _glyph_store
+
+
+def forget_model_votes() -> None:
+    """Drop the warm process's memory of model votes and glyph shards (after the stack behind it changed)."""
+    global _glyph_store
+    _model_voted.clear()
+    _glyph_store = None
+
+
+def _active_ensemble() -> LoadedEnsemble | None:
+    return serving_cache(MODEL_VOTES, MODEL_VOTE_BATCH).current()
+
+
+def add_model_vote(glyph_id: str, now: float) -> bool:
+    """Count the active ensemble's reading of the glyph as a `MODEL_WEIGHT` vote, once per glyph; True if added."""
+    if glyph_id in _model_voted:
+        return False
+    ensemble = _active_ensemble()
+    if ensemble is None:
+        return False
+    ensemble_id = ensemble.manifest.ensemble_id
+    prefix = consensus.MODEL_SOURCE_PREFIX
+    if next(iter(VoteItem.query(glyph_id, VoteItem.vote_id.startswith(prefix), limit=1)), None) is None:
+        label = int(ensemble.predict(_store().image(GlyphRef.parse(glyph_id))[np.newaxis])[0].argmax())
+        model_vote = VoteRecord(
+            vote_id=f"{prefix}{ensemble_id}:{glyph_id}",
+            glyph_id=glyph_id,
+            answer=charset.character_of(label),
+            label=label,
+            source=f"{prefix}{ensemble_id}",
+            ts=now,
+            weight=consensus.MODEL_WEIGHT,
+        )
+        try:
+            _count_vote(model_vote, consensus.MODEL_WEIGHT)
+        except TransactWriteError as error:
+            if not any(_failed_conditions(error, items=2)):
+                raise
+    _model_voted.add(glyph_id)
+    return True
 
 
 def vote_weight(vote: VoteRecord) -> float:

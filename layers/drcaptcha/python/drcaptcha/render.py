@@ -1,28 +1,40 @@
 """Composing one captcha image from glyphs: a fresh random warp, spacing, stroke and noise on every call.
 
-Glyphs come in as EMNIST stores them upright: uint8 28x28, ink 255 on 0. Each is thickened or thinned a
-little, warped by a random affine map plus a smooth random displacement field, and placed at a random gap
-and height after its neighbour. The row gets dark ink on a light, tinted background with speckle and a couple
-of faint curves, and is enlarged `zoom` times (2x by default) before a fine grain is added.
+Glyphs come in as EMNIST stores them upright: uint8 28x28, ink 255 on 0. Each is warped by a random affine map
+plus a smooth random displacement field, thickened or thinned a little, and placed at a random gap and height
+after its neighbour. The row gets dark ink on a light, tinted background with speckle and a couple of faint
+curves, and is enlarged `zoom` times (2x by default) before a fine grain is added.
 
-Why it is fast (well under a millisecond for six glyphs): the distortions run at the glyphs' own resolution,
-where there are four times fewer pixels, and all glyphs are resampled together by four numpy gathers; the
-enlargement is one Pillow resize. The PNG is written as a palette image with a grey palette: Pillow filters
-every row of an "L" image five ways before compressing it, and writes palette images unfiltered, which is
-several times quicker for an image that is mostly noise anyway.
+Why it is fast (0.35 ms to 0.5 ms of CPU for six glyphs on the shared development machine, 10x to 12x less
+than the `captcha` package with warm caches, 7x when the two alternate call by call; see docs/BENCHMARKS.md):
+at this size the cost is numpy's fixed cost per call, not the pixels, so every step is a few whole-array
+operations, with no per-pixel Python and few per-glyph steps.
+- The distortions run at the glyphs' own resolution, where there are four times fewer pixels.
+- The whole warp of every glyph (affine map, sub-pixel placement and displacement field) is one pair of small
+  matrix products that give each output pixel its source point; four gathers with one shared index then
+  resample all glyphs at once, bilinearly.
+- EMNIST strokes have soft, blurred edges, so moving the grey levels between which the warped glyph turns to
+  ink thickens or thins its strokes (by up to about a glyph pixel): the same multiply that sharpens the edges
+  does it, per glyph, instead of a dilation or erosion.
+- Speckle and curves are scattered onto the few pixels they touch, not drawn as full layers; the per-call
+  random numbers come from one draw.
+- The 2x enlargement is bilinear in integer numpy arithmetic (Pillow's resize cost three times more), and the
+  grain comes from the generator's raw bits.
+- The PNG is written directly (its chunks, and zlib): the pixel rows are composed straight into the layout that
+  PNG stores (a filter byte, then the row), and by default stored without compression (see _DEFLATE_LEVEL).
 
 The PNG holds pixels only (IHDR, PLTE, IDAT, IEND): no text chunk, no metadata, so the answer never leaks.
 """
 
 from __future__ import annotations
 
-import io
 import math
+import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,11 +42,23 @@ from PIL import Image
 
 GLYPH_SIZE: Final = 28
 _GLYPH_CENTRE: Final = (GLYPH_SIZE - 1) / 2
-# Each glyph sits in its own block of one tall source image, inside a zero border, so that bilinear sampling
-# outside a glyph reads blank paper and never a neighbour's ink.
+# Each glyph sits in its own block, inside a zero border, so that bilinear sampling outside a glyph reads
+# blank paper and never a neighbour's ink.
 _BLOCK: Final = GLYPH_SIZE + 2
-_INK_THRESHOLD: Final = 0.25
-_INK_GAIN: Final = 1.3
+# Source points are kept inside the block, so a pixel's right and lower neighbours are in it too.
+_SOURCE_MAX: Final = np.float32(_BLOCK - 1 - 1e-3)
+_INK_THRESHOLD: Final = 64
+# Grey level (0..1) of a warped glyph at which ink starts and at which it is full, before stroke jitter: this
+# stretch crisps the soft EMNIST edges after the enlargement.
+_INK_LOW: Final = 0.115
+_INK_HIGH: Final = 0.885
+# How far a stroke jitter of 1 moves those levels: enough to thicken or thin a stroke by about a glyph pixel.
+_STROKE_LEVEL_SHIFT: Final = 0.3
+# Deflate level 0 stores the rows. The grain leaves little to compress: Huffman coding alone (the cheapest
+# compression; RenderStyle.compact_png) saves about a fifth of the bytes (21.6 kB instead of 26.5 kB for six
+# glyphs) but takes about 0.15 ms, as long as a third of the render; storing takes 0.02 ms.
+_DEFLATE_LEVEL: Final = 0
+_PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _GREY_PALETTE: Final = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
 
 FloatArray = NDArray[np.float32]
@@ -46,6 +70,10 @@ class RenderStyle:
     """How each captcha is laid out and distorted. Lengths are in glyph pixels; the PNG is `zoom` times larger.
 
     `warp=False` keeps the glyphs unrotated, unsheared and undistorted (spacing, strokes and noise still vary).
+    `stroke_jitter` is the range of each glyph's stroke change: positive thickens, negative thins, 1 is about a
+    glyph pixel. `grain` is the spread of the fine noise in grey levels (rounded down to a power of two).
+    `compact_png=True` Huffman-codes the PNG's pixels: about a fifth fewer bytes, for about 0.15 ms more a call
+    (see _DEFLATE_LEVEL).
     """
 
     zoom: int = 2
@@ -68,6 +96,7 @@ class RenderStyle:
     speckle_density: float = 0.015
     curves: int = 2
     curve_alpha: tuple[float, float] = (0.3, 0.5)
+    compact_png: bool = False
 
     @property
     def box_size(self) -> int:
@@ -105,251 +134,418 @@ class ComposedCaptcha:
     placements: tuple[GlyphPlacement, ...]
 
 
+class _Layout(NamedTuple):
+    """Each glyph's centre (glyph pixels), scale, rotation (degrees) and shear: one value a glyph.
+
+    Plain Python floats: for a handful of glyphs they are quicker to work out than numpy's small arrays.
+    """
+
+    x: list[float]
+    y: list[float]
+    scale: list[float]
+    rotation: list[float]
+    shear: list[float]
+
+
 def render_captcha(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle = DEFAULT_STYLE) -> bytes:
     """A PNG of the glyphs, left to right, distorted afresh by `rng`."""
-    return encode_png(compose_captcha(glyphs, rng, style).pixels)
+    rows, _ = _draw(glyphs, rng, style)
+    return _png(rows, compact=style.compact_png)
 
 
 def compose_captcha(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle = DEFAULT_STYLE) -> ComposedCaptcha:
-    """The captcha's pixels (uint8, dark ink on light paper, full size) and where each glyph went."""
-    stack = _validated_stack(glyphs)
-    height, width = style.canvas_shape(len(stack))
-    placements = _random_placements(stack, width, rng, style)
-    boxes = _warped_glyph_boxes(_jittered_strokes(stack, rng, style), placements, rng, style)
-    darkness = _paste(boxes, placements, height, width, style.box_size)
-    np.maximum(darkness, _curves(height, width, rng, style), out=darkness)
-    np.maximum(darkness, _speckle(height, width, rng, style), out=darkness)
-    pixels = _add_grain(_enlarge(_shade(darkness, rng, style), style.zoom), rng, style.grain)
-    zoomed = tuple(
-        GlyphPlacement(p.x * style.zoom, p.y * style.zoom, p.scale * style.zoom, p.rotation_deg, p.shear)
-        for p in placements
+    """The captcha's pixels (uint8, dark ink on light paper, full size) and where each glyph went.
+
+    The same generator state gives the pixels that `render_captcha` would encode.
+    """
+    rows, layout = _draw(glyphs, rng, style)
+    zoom = style.zoom
+    placements = tuple(
+        GlyphPlacement(x * zoom, y * zoom, s * zoom, r, h) for x, y, s, r, h in zip(*layout, strict=True)
     )
-    return ComposedCaptcha(pixels, zoomed)
+    return ComposedCaptcha(rows[:, 1:], placements)
 
 
-def encode_png(pixels: NDArray[np.uint8]) -> bytes:
+def encode_png(pixels: NDArray[np.uint8], *, compact: bool = False) -> bytes:
     """PNG bytes holding the grey pixels and nothing else: no text, time or other metadata chunk."""
-    image = Image.fromarray(pixels)
-    image.putpalette(_GREY_PALETTE)
-    buffer = io.BytesIO()
-    # Huffman-only deflate: the grain defeats string matching anyway, and it is the quickest strategy.
-    image.save(buffer, format="PNG", compress_level=1, compress_type=zlib.Z_HUFFMAN_ONLY)
-    return buffer.getvalue()
+    height, width = pixels.shape
+    rows = np.zeros((height, width + 1), np.uint8)
+    rows[:, 1:] = pixels
+    return _png(rows, compact=compact)
 
 
-def _validated_stack(glyphs: Glyphs) -> FloatArray:
+def _png(rows: NDArray[np.uint8], *, compact: bool) -> bytes:
+    """A palette PNG with a grey palette from pixel rows that each start with their filter byte (0: none)."""
+    height, width = rows.shape[0], rows.shape[1] - 1
+    if compact:
+        compressor = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_HUFFMAN_ONLY)
+        idat = compressor.compress(rows.data) + compressor.flush()
+    else:
+        idat = zlib.compress(rows.data, _DEFLATE_LEVEL)
+    return b"".join((_png_head(width, height), *_chunk_parts(b"IDAT", idat), _IEND))
+
+
+@lru_cache(maxsize=16)
+def _png_head(width: int, height: int) -> bytes:
+    """Signature, header (8-bit palette, no interlace) and the grey palette."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"PLTE", _GREY_PALETTE)
+
+
+def _chunk_parts(kind: bytes, data: bytes) -> tuple[bytes, bytes, bytes]:
+    """A chunk as (length and type, data, CRC): joined once with the rest of the file, not copied here."""
+    return struct.pack(">I", len(data)) + kind, data, struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return b"".join(_chunk_parts(kind, data))
+
+
+_IEND: Final = _chunk(b"IEND", b"")
+
+
+def _validated_stack(glyphs: Glyphs) -> NDArray[np.uint8]:
     if len(glyphs) == 0:
         raise ValueError("a captcha needs at least one glyph")
     stack = np.asarray(glyphs)
     if stack.ndim != 3 or stack.shape[1:] != (GLYPH_SIZE, GLYPH_SIZE):
         raise ValueError(f"glyphs must be {GLYPH_SIZE}x{GLYPH_SIZE} images, got an array of shape {stack.shape}")
-    return stack.astype(np.float32) / 255.0
+    return stack
 
 
-def _ink_columns(stack: FloatArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Each glyph's inked width and the offset of the ink's middle from the square's centre, in columns."""
-    inked = stack.max(axis=1) > _INK_THRESHOLD
-    first = inked.argmax(axis=1)
-    last = GLYPH_SIZE - 1 - inked[:, ::-1].argmax(axis=1)
-    blank = ~inked.any(axis=1)
-    width = np.where(blank, GLYPH_SIZE / 2, last - first + 1).astype(np.float64)
-    middle = np.where(blank, 0.0, (first + last) / 2 - _GLYPH_CENTRE).astype(np.float64)
-    return width, middle
+class _Uniforms:
+    """One call's uniform [0, 1) numbers, drawn from the generator at once and handed out in turn.
 
-
-def _random_placements(
-    stack: FloatArray, width: int, rng: np.random.Generator, style: RenderStyle
-) -> tuple[GlyphPlacement, ...]:
-    count = len(stack)
-    if style.warp:
-        jitter = rng.uniform(-1, 1, size=(3, count))
-        scales = 1 + jitter[0] * style.scale_jitter
-        rotations = jitter[1] * style.max_rotation_deg
-        shears = jitter[2] * style.max_shear
-    else:
-        scales, rotations, shears = np.ones(count), np.zeros(count), np.zeros(count)
-    # Space the glyphs by their ink, not their squares, so that a narrow "1" does not leave a hole.
-    ink_width, ink_middle = _ink_columns(stack)
-    ink_width, ink_middle = ink_width * scales, ink_middle * scales
-    gaps = rng.uniform(*style.gap_px, size=count - 1)
-    ink_centres = np.concatenate([[0.0], np.cumsum((ink_width[:-1] + ink_width[1:]) / 2 + gaps)])
-    left, right = ink_centres[0] - ink_width[0] / 2, ink_centres[-1] + ink_width[-1] / 2
-    slack = max(0.0, width - 2 * style.margin - (right - left))
-    ink_centres += (width - (right + left)) / 2 + rng.uniform(-slack / 4, slack / 4)
-    centres_x = ink_centres - ink_middle
-    centres_y = style.height / 2 + rng.uniform(-1, 1, count) * style.max_vertical_offset_px
-    return tuple(
-        GlyphPlacement(float(x), float(y), float(s), float(r), float(h))
-        for x, y, s, r, h in zip(centres_x, centres_y, scales, rotations, shears, strict=True)
-    )
-
-
-def _jittered_strokes(stack: FloatArray, rng: np.random.Generator, style: RenderStyle) -> FloatArray:
-    """Each glyph blended towards its dilation (thicker) or erosion (thinner) by a random amount.
-
-    Returns the glyphs inside a one-pixel zero border ([count, 30, 30]), the layout `_warped_glyph_boxes` samples.
+    One draw instead of one per step: each call into the generator has a fixed cost that would add up.
     """
-    blocks = np.zeros((len(stack), _BLOCK, _BLOCK), np.float32)
-    blocks[:, 1:-1, 1:-1] = stack
-    # A plus-shaped neighbourhood thickens or thins a stroke evenly in every direction.
-    up, down, left, right = blocks[:, :-2, 1:-1], blocks[:, 2:, 1:-1], blocks[:, 1:-1, :-2], blocks[:, 1:-1, 2:]
-    thicker = np.maximum(np.maximum(np.maximum(up, down), np.maximum(left, right)), stack)
-    thinner = np.minimum(np.minimum(np.minimum(up, down), np.minimum(left, right)), stack)
-    amount = rng.uniform(*style.stroke_jitter, size=(len(stack), 1, 1)).astype(np.float32)
-    target = np.where(amount > 0, thicker, thinner)
-    blocks[:, 1:-1, 1:-1] += np.abs(amount) * (target - stack)
-    return blocks
+
+    def __init__(self, rng: np.random.Generator, count: int) -> None:
+        self._values = rng.random(count)
+        self._used = 0
+
+    def take(self, count: int) -> NDArray[np.float64]:
+        start, self._used = self._used, self._used + count
+        if self._used > len(self._values):
+            raise AssertionError("drew more uniform numbers than were set aside")  # a bug in this module
+        return self._values[start : self._used]
+
+    def take_list(self, count: int) -> list[float]:
+        values: list[float] = self.take(count).tolist()
+        return values
 
 
-def _warped_glyph_boxes(
-    blocks: FloatArray, placements: tuple[GlyphPlacement, ...], rng: np.random.Generator, style: RenderStyle
-) -> FloatArray:
-    """Every glyph resampled into its own box_size square, centred on its (sub-pixel) placement."""
-    count, side = len(blocks), style.box_size
-    scale = np.array([p.scale for p in placements], np.float32)
-    angle = np.radians(np.array([p.rotation_deg for p in placements], np.float32))
-    shear = np.array([p.shear for p in placements], np.float32)
-    cos, sin = np.cos(angle), np.sin(angle)
-    # Forward map in (row, col): scale * rotation @ horizontal shear (col += shear * row).
-    forward = np.empty((count, 2, 2), np.float32)
-    forward[:, 0, 0] = cos + sin * shear
-    forward[:, 0, 1] = sin
-    forward[:, 1, 0] = cos * shear - sin
-    forward[:, 1, 1] = cos
-    inverse = np.linalg.inv(forward * scale[:, None, None])[:, :, :, None, None]
+def _speckle_dots(height: int, width: int, style: RenderStyle) -> int:
+    return round(height * width * min(max(style.speckle_density, 0.0), 1.0))
 
-    # Each output pixel's offset from its glyph's centre, then (optionally) displaced, then mapped back.
-    offsets = np.arange(side, dtype=np.float32) - (side - 1) / 2
-    sub_pixel = np.array([[p.y - round(p.y), p.x - round(p.x)] for p in placements], np.float32)
-    along_rows = np.broadcast_to((offsets[None, :] - sub_pixel[:, :1])[:, :, None], (count, side, side))
-    along_cols = np.broadcast_to((offsets[None, :] - sub_pixel[:, 1:])[:, None, :], (count, side, side))
+
+def _draw(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle) -> tuple[NDArray[np.uint8], _Layout]:
+    """The full-size pixel rows, each after a zero filter byte (PNG's layout), and where the glyphs went."""
+    stack = _validated_stack(glyphs)
+    count, side = len(stack), style.box_size
+    height, width = style.canvas_shape(count)
+    elastic = 2 * count * style.elastic_grid**2 if style.warp and style.elastic_px > 0 else 0
+    draws = _Uniforms(rng, 6 * count + elastic + 6 * style.curves + 3 * _speckle_dots(height, width, style) + 3)
+    layout = _random_layout(stack, width, draws, style)
+    boxes = _warped_glyph_boxes(stack, layout, draws, style)
+    # A border around the image takes the parts of boxes that stick out, and curves that stray (at least two
+    # pixels, see _draw_curves); it is only as wide as this call's boxes need, since every pixel costs time.
+    tops = [round(y) - side // 2 for y in layout.y]
+    lefts = [round(x) - side // 2 for x in layout.x]
+    border = max(2, -min(tops), -min(lefts), max(tops) + side - height, max(lefts) + side - width)
+    darkness = np.zeros((height + 2 * border, width + 2 * border), np.float32)
+    # Boxes are negative where they are blank (see _warped_glyph_boxes): the maximum with the paper's 0
+    # clears that.
+    for box, top, left in zip(boxes, tops, lefts, strict=True):
+        region = darkness[top + border : top + border + side, left + border : left + border + side]
+        np.maximum(region, box, out=region)
+    _draw_curves(darkness, border, height, width, draws, style)
+    _draw_speckle(darkness, border, height, width, draws, style)
+    # The shading covers one extra pixel all round, which the enlargement reads as each edge's neighbour.
+    grey = _shade(darkness[border - 1 : border + height + 1, border - 1 : border + width + 1], draws, style)
+    rows = np.zeros((height * style.zoom, width * style.zoom + 1), np.uint8)
+    _enlarge_into(rows[:, 1:], grey, style.zoom)
+    _add_grain(rows[:, 1:], rng, style.grain)
+    return rows, layout
+
+
+def _ink_columns(stack: NDArray[np.uint8]) -> list[tuple[float, float]]:
+    """Each glyph's inked width and the offset of the ink's middle from the square's centre, in columns."""
+    columns = []
+    for inked in (stack.max(axis=1) >= _INK_THRESHOLD).tolist():
+        if True in inked:
+            first, last = inked.index(True), GLYPH_SIZE - 1 - inked[::-1].index(True)
+            columns.append((last - first + 1.0, (first + last) / 2 - _GLYPH_CENTRE))
+        else:
+            columns.append((GLYPH_SIZE / 2, 0.0))
+    return columns
+
+
+def _random_layout(stack: NDArray[np.uint8], width: int, draws: _Uniforms, style: RenderStyle) -> _Layout:
+    count = len(stack)
+    uniform = draws.take_list(5 * count)
+    if style.warp:
+        scales = [1 + (2 * u - 1) * style.scale_jitter for u in uniform[:count]]
+        rotations = [(2 * u - 1) * style.max_rotation_deg for u in uniform[count : 2 * count]]
+        shears = [(2 * u - 1) * style.max_shear for u in uniform[2 * count : 3 * count]]
+    else:
+        scales, rotations, shears = [1.0] * count, [0.0] * count, [0.0] * count
+    # Space the glyphs by their ink, not their squares, so that a narrow "1" does not leave a hole.
+    ink = [
+        (ink_width * scale, middle * scale)
+        for (ink_width, middle), scale in zip(_ink_columns(stack), scales, strict=True)
+    ]
+    low_gap, high_gap = style.gap_px
+    ink_centres = [0.0]
+    for (left_width, _), (right_width, _), u in zip(ink[:-1], ink[1:], uniform[3 * count : 4 * count - 1], strict=True):
+        ink_centres.append(ink_centres[-1] + (left_width + right_width) / 2 + low_gap + (high_gap - low_gap) * u)
+    left, right = -ink[0][0] / 2, ink_centres[-1] + ink[-1][0] / 2
+    slack = max(0.0, width - 2 * style.margin - (right - left))
+    shift = (width - (right + left)) / 2 + (2 * uniform[4 * count - 1] - 1) * slack / 4
+    centres_x = [centre + shift - middle for centre, (_, middle) in zip(ink_centres, ink, strict=True)]
+    centres_y = [style.height / 2 + (2 * u - 1) * style.max_vertical_offset_px for u in uniform[4 * count :]]
+    return _Layout(centres_x, centres_y, scales, rotations, shears)
+
+
+def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Uniforms, style: RenderStyle) -> FloatArray:
+    """Every glyph resampled into its own box_size square, centred on its (sub-pixel) place; darkness up to 1.
+
+    Blank parts of a box are 0 or below (the caller clips them): the grey-level stretch is applied to the
+    glyphs before sampling, which gives the same result as after it, on fewer pixels.
+    """
+    count, side, knots = len(stack), style.box_size, style.elastic_grid
+    # Per glyph: the inverse of the forward map scale * rotation @ horizontal shear (col += shear * row), in
+    # (row, col), whose determinant is scale squared; and the source point of the box's centre.
+    affine = []
+    # The field's knots are drawn from 0 to 2 * elastic_px, and every pixel's field is a weighted mean of
+    # knots, so the source points are moved back by elastic_px here instead of shifting each knot.
+    centre = _GLYPH_CENTRE + 1 - (style.elastic_px if style.warp else 0.0)
+    for x, y, scale, rotation, shear in zip(*layout, strict=True):
+        cos, sin = math.cos(math.radians(rotation)), math.sin(math.radians(rotation))
+        row_row, row_col = cos / scale, -sin / scale
+        col_row, col_col = (sin - cos * shear) / scale, (cos + sin * shear) / scale
+        down, across = y - round(y), x - round(x)
+        affine.append([[0.0, row_row], [row_col, centre - row_row * down - row_col * across]])
+        affine.append([[0.0, col_row], [col_col, centre - col_row * down - col_col * across]])
+    # Each source coordinate is basis @ mix @ basis.T: the basis holds the displacement field's interpolation
+    # weights, each pixel's offset from the box centre, and 1. So mix's corner block is the field's random
+    # knots, and its last row and column carry the affine map and the source point of the centre.
+    size = knots + 2
+    mix = np.zeros((count * 2, size, size), np.float32)
     if style.warp and style.elastic_px > 0:
-        displacement = _displacement_fields(count, side, rng, style)
-        along_rows, along_cols = along_rows + displacement[:, 0], along_cols + displacement[:, 1]
-    source = np.empty((2, count, side, side), np.float32)
-    np.add(inverse[:, 0, 0] * along_rows, inverse[:, 0, 1] * along_cols, out=source[0])
-    np.add(inverse[:, 1, 0] * along_rows, inverse[:, 1, 1] * along_cols, out=source[1])
-    source += _GLYPH_CENTRE + 1
-    np.clip(source, 0.0, GLYPH_SIZE + 1, out=source)
+        knot_shifts = draws.take(count * 2 * knots * knots).reshape(count * 2, knots, knots)
+        np.multiply(knot_shifts, 2 * style.elastic_px, out=mix[:, :knots, :knots], casting="same_kind")
+    mix[:, knots:, knots:] = affine
+    basis, basis_t = _warp_basis(side, knots)
+    source = (basis @ mix @ basis_t).reshape(count, 2, side, side)
+    np.clip(source, 0, _SOURCE_MAX, out=source)
 
-    boxes = _bilinear(blocks, source)
-    # A little extra contrast crisps the soft EMNIST edges after the enlargement.
-    boxes *= _INK_GAIN
-    boxes -= (_INK_GAIN - 1) / 2
-    np.clip(boxes, 0.0, 1.0, out=boxes)
+    # Stretch the grey levels between an ink-start and an ink-full level; lowering both thickens the strokes.
+    gains, offsets = [], []
+    thinnest, thickest = style.stroke_jitter
+    for u in draws.take_list(count):
+        u = thinnest + (thickest - thinnest) * u
+        low = max(_INK_LOW - u * _STROKE_LEVEL_SHIFT, 0.0)
+        high = min(_INK_HIGH - u * _STROKE_LEVEL_SHIFT, 1.0)
+        gains.append([[1 / (255 * (high - low))]])
+        offsets.append([[low / (high - low)]])
+    # Bilinear sampling by four gathers from one flat array of all the glyph blocks: the right, lower and
+    # lower-right neighbours of a pixel are the same array read from one, one row and one row and one
+    # further on, so the four gathers share one index.
+    blocks = np.zeros((count, _BLOCK, _BLOCK), np.float32)
+    levels = blocks[:, 1:-1, 1:-1]
+    np.multiply(stack, np.array(gains, np.float32), out=levels)
+    levels -= np.array(offsets, np.float32)
+    flat = blocks.reshape(-1)
+    whole = source.astype(np.intp)
+    fraction = np.subtract(source, whole, out=source, casting="same_kind")
+    index = whole[:, 0] * _BLOCK
+    index += whole[:, 1]
+    index += _block_starts(count)
+    # The indices are in range by construction; mode="clip" skips numpy's slower checking path.
+    top = flat.take(index, mode="clip")
+    top_right = flat[1:].take(index, mode="clip")
+    bottom = flat[_BLOCK:].take(index, mode="clip")
+    boxes = flat[_BLOCK + 1 :].take(index, mode="clip")
+    along_cols, along_rows = fraction[:, 1], fraction[:, 0]
+    top_right -= top
+    top_right *= along_cols
+    top += top_right
+    boxes -= bottom
+    boxes *= along_cols
+    boxes += bottom
+    boxes -= top
+    boxes *= along_rows
+    boxes += top
     return boxes
 
 
-def _bilinear(blocks: FloatArray, source: FloatArray) -> FloatArray:
-    """Bilinear samples of each glyph's block at (row, col) = source[:, k]; coordinates lie in [0, _BLOCK - 1].
-
-    Four numpy gathers: several times quicker than `scipy.ndimage.map_coordinates` at this size.
-    """
-    count = len(blocks)
-    # One spare row after the last block, so the lower and right neighbours of its edge are in bounds.
-    flat = np.concatenate([blocks.ravel(), np.zeros(_BLOCK + 1, np.float32)])
-    rows, cols = source[0], source[1]
-    top_row, left_col = np.floor(rows), np.floor(cols)
-    down, across = rows - top_row, cols - left_col
-    block_start = (np.arange(count, dtype=np.int32) * _BLOCK)[:, None, None]
-    index = (top_row.astype(np.int32) + block_start) * _BLOCK + left_col.astype(np.int32)
-    top_left, top_right = flat[index], flat[index + 1]
-    bottom_left, bottom_right = flat[index + _BLOCK], flat[index + _BLOCK + 1]
-    top = top_left + (top_right - top_left) * across
-    bottom = bottom_left + (bottom_right - bottom_left) * across
-    sampled: FloatArray = top + (bottom - top) * down
-    return sampled
-
-
-def _displacement_fields(count: int, side: int, rng: np.random.Generator, style: RenderStyle) -> FloatArray:
-    """Smooth random displacements: a coarse random grid, interpolated over the box without creases."""
-    knots = style.elastic_grid
-    coarse = rng.uniform(-1, 1, size=(count, 2, knots, knots)).astype(np.float32) * style.elastic_px
-    weights = _smoothstep_weights(side, knots)
-    fields: FloatArray = weights @ coarse @ weights.T
-    return fields
+@lru_cache(maxsize=16)
+def _block_starts(count: int) -> NDArray[np.intp]:
+    starts = (np.arange(count, dtype=np.intp) * (_BLOCK * _BLOCK))[:, None, None]
+    starts.setflags(write=False)
+    return starts
 
 
 @lru_cache(maxsize=16)
-def _smoothstep_weights(side: int, knots: int) -> FloatArray:
-    """A [side, knots] matrix that interpolates between neighbouring knots with a smoothstep."""
+def _warp_basis(side: int, knots: int) -> tuple[FloatArray, FloatArray]:
+    """[side, knots + 2]: smoothstep weights between neighbouring knots, the offset from the centre, and 1.
+
+    Also its transpose, laid out for the second matrix product.
+    """
     position = np.linspace(0, knots - 1, side)
     lower = np.minimum(np.floor(position).astype(np.int64), knots - 2)
     fraction = position - lower
     smooth = fraction * fraction * (3 - 2 * fraction)
-    weights = np.zeros((side, knots), np.float32)
-    weights[np.arange(side), lower] = 1 - smooth
-    weights[np.arange(side), lower + 1] = smooth
-    weights.setflags(write=False)
-    return weights
+    basis = np.zeros((side, knots + 2), np.float32)
+    basis[np.arange(side), lower] = 1 - smooth
+    basis[np.arange(side), lower + 1] = smooth
+    basis[:, knots] = np.arange(side) - (side - 1) / 2
+    basis[:, knots + 1] = 1
+    transposed = np.ascontiguousarray(basis.T)
+    basis.setflags(write=False)
+    transposed.setflags(write=False)
+    return basis, transposed
 
 
-def _paste(boxes: FloatArray, placements: tuple[GlyphPlacement, ...], height: int, width: int, side: int) -> FloatArray:
-    """The boxes laid onto one ink layer; a border of one box on every side absorbs glyphs near the edge."""
-    layer = np.zeros((height + 2 * side, width + 2 * side), np.float32)
-    for box, placement in zip(boxes, placements, strict=True):
-        top = round(placement.y) - side // 2 + side
-        left = round(placement.x) - side // 2 + side
-        region = layer[top : top + side, left : left + side]
-        np.maximum(region, box, out=region)
-    inner: FloatArray = layer[side : side + height, side : side + width]
-    return inner
+@lru_cache(maxsize=16)
+def _columns(width: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Column numbers, and their offsets from the middle column."""
+    columns = np.arange(width, dtype=np.float64)
+    from_middle = columns - width / 2
+    columns.setflags(write=False)
+    from_middle.setflags(write=False)
+    return columns, from_middle
 
 
-def _curves(height: int, width: int, rng: np.random.Generator, style: RenderStyle) -> FloatArray:
-    """A few faint, anti-aliased sine curves across the image, all drawn by one scatter."""
-    layer = np.zeros((height, width), np.float32)
-    if style.curves == 0:
-        return layer
+def _draw_curves(
+    darkness: FloatArray, border: int, height: int, width: int, draws: _Uniforms, style: RenderStyle
+) -> None:
+    """A few faint sine curves across the image, each shared between the two rows nearest to it."""
     n = style.curves
-    columns = np.arange(width)
-
-    def draw(low: float, high: float) -> NDArray[np.float64]:
-        return rng.uniform(low, high, size=(n, 1))
-
-    amplitude, period = draw(1.5, height / 5), draw(0.6, 1.6) * width
-    centre_y, slope = draw(0.25, 0.75) * height, draw(-0.1, 0.1)
-    thickness, alpha, phase = draw(0.5, 0.8), rng.uniform(*style.curve_alpha, size=(n, 1)), draw(0, 2 * math.pi)
-    y = centre_y + amplitude * np.sin(2 * math.pi * columns / period + phase) + slope * (columns - width / 2)
-    rows = np.floor(y)[:, None, :].astype(np.int64) + np.arange(-1, 3)[None, :, None]  # [n, 4, width]
-    weight = alpha[:, :, None] * np.clip(1 - np.abs(rows + 0.5 - y[:, None, :]) / thickness[:, :, None], 0, 1)
-    visible = (rows >= 0) & (rows < height) & (weight > 0)
-    cols = np.broadcast_to(columns, rows.shape)
+    if n == 0:
+        return
+    scale, offset = _curve_ranges(height, width, border, style.curve_alpha)
+    # Per curve: amplitude, angular frequency, phase, height of its middle, slope, alpha.
+    amplitude, frequency, phase, middle_y, slope, alpha = draws.take(6 * n).reshape(6, n, 1) * scale + offset
+    columns, from_middle = _columns(width)
+    y = np.sin(columns * frequency + phase)
+    y *= amplitude
+    y += from_middle * slope + middle_y
+    # Rows that stray past the border are pinned to its outer edge, which is never shown.
+    np.clip(y, 0, height + 2 * border - 2, out=y)
+    upper = y.astype(np.intp)  # y >= 0, so this is the row above the curve (or on it)
+    below = (y - upper) * alpha
+    above = alpha - below
+    cols = _curve_columns(n, width, border)
     # Where two curves cross, one of them wins the pixel: invisible at this faintness.
-    layer[rows[visible], cols[visible]] = weight[visible]
-    return layer
+    darkness[upper, cols] = np.maximum(darkness[upper, cols], above)
+    upper += 1
+    darkness[upper, cols] = np.maximum(darkness[upper, cols], below)
 
 
-def _speckle(height: int, width: int, rng: np.random.Generator, style: RenderStyle) -> FloatArray:
-    dots = rng.random((height, width), dtype=np.float32)
-    scale = 0.3 / max(style.speckle_density, 1e-9)
-    speckle: FloatArray = np.where(dots < style.speckle_density, 0.2 + scale * dots, 0.0).astype(np.float32)
-    return speckle
+@lru_cache(maxsize=16)
+def _curve_ranges(
+    height: int, width: int, border: int, alpha: tuple[float, float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Scale and offset that turn uniform numbers into the curves' parameters (see _draw_curves)."""
+    # Amplitude 1.5 to height/5; period 0.6 to 1.6 widths (drawn as its frequency); any phase; the curve's
+    # middle at a quarter to three quarters of the height (plus the border); slope -0.1 to 0.1.
+    low = [1.5, 2 * math.pi / (1.6 * width), 0.0, 0.25 * height + border, -0.1, alpha[0]]
+    high = [height / 5, 2 * math.pi / (0.6 * width), 2 * math.pi, 0.75 * height + border, 0.1, alpha[1]]
+    scale = (np.array(high) - np.array(low))[:, None, None]
+    offset = np.array(low)[:, None, None]
+    scale.setflags(write=False)
+    offset.setflags(write=False)
+    return scale, offset
 
 
-def _shade(darkness: FloatArray, rng: np.random.Generator, style: RenderStyle) -> NDArray[np.uint8]:
-    """Darkness (0 paper .. 1 ink) to grey levels: a random paper tone with a ramp, a random ink tone."""
-    width = darkness.shape[1]
-    paper = rng.uniform(*style.background_level)
-    ink = rng.uniform(*style.ink_level)
-    ramp = np.linspace(-1, 1, width, dtype=np.float32) * rng.uniform(-1, 1) * style.background_ramp
-    grey = (paper + ramp) - (paper - ink) * darkness
-    # Leave room for the grain, which is added in uint8 and must not wrap around.
-    return np.clip(grey, style.grain, 255 - style.grain).astype(np.uint8)
+@lru_cache(maxsize=16)
+def _curve_columns(curves: int, width: int, border: int) -> NDArray[np.intp]:
+    """[curves, width]: each curve's column indices in the bordered layer."""
+    columns = np.repeat(np.arange(border, border + width, dtype=np.intp)[None, :], curves, axis=0)
+    columns.setflags(write=False)
+    return columns
 
 
-def _enlarge(pixels: NDArray[np.uint8], zoom: int) -> NDArray[np.uint8]:
+def _draw_speckle(
+    darkness: FloatArray, border: int, height: int, width: int, draws: _Uniforms, style: RenderStyle
+) -> None:
+    """Dots of darkness 0.2 to 0.5 on about `speckle_density` of the pixels."""
+    dots = _speckle_dots(height, width, style)
+    where = draws.take(3 * dots).reshape(3, dots)
+    places = (where[:2] * _speckle_scale(height, width) + border).astype(np.int64)
+    rows, cols = places[0], places[1]
+    darkness[rows, cols] = np.maximum(darkness[rows, cols], where[2] * 0.3 + 0.2)
+
+
+@lru_cache(maxsize=16)
+def _speckle_scale(height: int, width: int) -> NDArray[np.float64]:
+    scale = np.array([[height], [width]], np.float64)
+    scale.setflags(write=False)
+    return scale
+
+
+def _grain_bits(grain: int) -> int:
+    """Bits of grain a pixel: the largest power of two not above `grain` is its spread."""
+    return min(grain.bit_length() - 1, 8) if grain > 0 else 0
+
+
+@lru_cache(maxsize=16)
+def _unit_ramp(width: int) -> FloatArray:
+    ramp = np.linspace(-1, 1, width, dtype=np.float32)
+    ramp.setflags(write=False)
+    return ramp
+
+
+def _shade(darkness: FloatArray, draws: _Uniforms, style: RenderStyle) -> NDArray[np.uint16]:
+    """Darkness (0 paper .. 1 ink) to grey levels: a random paper tone with a ramp, a random ink tone.
+
+    The levels are lowered by half the grain's spread, which is added later and must not wrap around.
+    """
+    paper_u, ink_u, ramp_u = draws.take_list(3)
+    paper = style.background_level[0] + (style.background_level[1] - style.background_level[0]) * paper_u
+    ink = style.ink_level[0] + (style.ink_level[1] - style.ink_level[0]) * ink_u
+    spread = (1 << _grain_bits(style.grain)) - 1
+    grey = darkness * np.float32(ink - paper)
+    grey += _unit_ramp(darkness.shape[1]) * np.float32((2 * ramp_u - 1) * style.background_ramp) + np.float32(
+        paper - spread / 2
+    )
+    # Darkness beyond 1 (the stretched glyph cores) stays at the ink's tone.
+    np.clip(grey, max(0.0, ink - style.background_ramp - spread / 2), 255 - spread, out=grey)
+    return grey.astype(np.uint16)
+
+
+def _enlarge_into(out: NDArray[np.uint8], grey: NDArray[np.uint16], zoom: int) -> None:
+    """`grey` without its one-pixel ring, enlarged `zoom` times (bilinearly) into `out`."""
     if zoom == 1:
-        return pixels
+        out[...] = grey[1:-1, 1:-1]
+        return
+    if zoom != 2:
+        inner = Image.fromarray(grey[1:-1, 1:-1].astype(np.uint8))
+        out[...] = np.asarray(inner.resize((out.shape[1], out.shape[0]), Image.Resampling.BILINEAR))
+        return
+    # Bilinear 2x, as Pillow samples it: each new pixel is 3/4 its own old pixel and 1/4 its nearer neighbour,
+    # along each axis; in integers, scaled by 4 per axis.
+    rows, cols = grey.shape
+    triple = grey[:, 1:-1] * np.uint16(3)
+    across = np.empty((rows, 2 * (cols - 2)), np.uint16)
+    np.add(triple, grey[:, :-2], out=across[:, 0::2])
+    np.add(triple, grey[:, 2:], out=across[:, 1::2])
+    triple = across[1:-1] * np.uint16(3)
+    triple += np.uint16(8)  # rounds the division by 16 below
+    down = np.add(triple, across[:-2])
+    np.right_shift(down, 4, out=out[0::2], casting="unsafe")
+    np.add(triple, across[2:], out=down)
+    np.right_shift(down, 4, out=out[1::2], casting="unsafe")
+
+
+def _add_grain(pixels: NDArray[np.uint8], rng: np.random.Generator, grain: int) -> None:
+    """Fine noise at full size, up to `grain` grey levels (the shading left room for it), from raw bits."""
+    bits = _grain_bits(grain)
+    if bits == 0:
+        return
     height, width = pixels.shape
-    resized = Image.fromarray(pixels).resize((width * zoom, height * zoom), Image.Resampling.BILINEAR)
-    return np.array(resized)
-
-
-def _add_grain(pixels: NDArray[np.uint8], rng: np.random.Generator, grain: int) -> NDArray[np.uint8]:
-    """Fine noise at full size, from -grain/2 to +grain/2 grey levels."""
-    if grain == 0:
-        return pixels
-    pixels += rng.integers(0, grain + 1, size=pixels.shape, dtype=np.uint8)
-    pixels -= np.uint8(grain // 2)
-    return pixels
+    # The generator's raw 64-bit words, read as bytes, are uniform bytes; their low bits are uniform too.
+    noise = rng.bit_generator.random_raw((height * width + 7) // 8).view(np.uint8)[: height * width]
+    noise &= np.uint8((1 << bits) - 1)
+    pixels += noise.reshape(height, width)

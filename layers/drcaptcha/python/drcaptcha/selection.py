@@ -4,7 +4,19 @@ collect votes.
 Everything here is read through warm caches, so that a warm process issues a challenge without touching S3:
 - known glyphs come from a small pool of training shards, chosen at random once per warm process and again every
   `glyph_pool_refresh_seconds` (so a fleet of warm processes shows the whole training split over time);
-- unlabelled glyphs come from the `by-state` index, least shown first, re-read every `unlabelled_cache_seconds`.
+- unlabelled glyphs come from the `by-state` index, least shown first, re-read every `unlabelled_cache_seconds`;
+  ambiguous glyphs (their voters keep disagreeing) come along, `AMBIGUOUS_SHARE` as likely to be shown.
+
+Model-assisted (with an active ensemble; without one, the choice is uniform as before):
+- unlabelled glyphs that the ensemble is unsure of (low top-1 probability) are preferred: their labels teach the
+  next networks the most (active learning);
+- known glyphs that the ensemble gets wrong or is unsure of (low probability of the true class) are preferred
+  among a scored sample of the pool: easy for people, hard for bots.
+- The cap: a glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and cache window (the
+  unlabelled cache's for unlabelled glyphs, the pool's for known ones), after which it weighs nothing until every
+  candidate is capped. Counting in the process, not in the Glyphs table's `shown`, keeps issuing at one write: a
+  fleet of N warm processes allows N times the cap, which still spreads a hard glyph over many captchas rather
+  than letting a bot see the same one over and over.
 """
 
 from __future__ import annotations
@@ -18,15 +30,33 @@ import numpy as np
 from numpy.typing import NDArray
 
 from drcaptcha.config import get_settings
+from drcaptcha.ensemble_admin import serving_cache
+from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DataError, NotImported
 from drcaptcha.glyphs import GlyphRef, GlyphStore, ImportManifest
-from drcaptcha.models.glyph import UNLABELLED, GlyphItem
+from drcaptcha.models.glyph import AMBIGUOUS, UNLABELLED, GlyphItem
 
 GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3
 KNOWN_SPLIT: Final = "train"
 POOL_SHARDS: Final = 4
 UNLABELLED_CANDIDATES: Final = 50
+AMBIGUOUS_CANDIDATES: Final = 10
+AMBIGUOUS_SHARE: Final = 0.25
+MAX_SHOWS_PER_WINDOW: Final = 20
+# Known glyphs scored per pool refresh (one LiteRT batch), and the weight every glyph keeps whatever its score,
+# so that easy glyphs still appear and a weak ensemble does not narrow the choice to a few.
+KNOWN_SCORED: Final = 256
+SCORE_FLOOR: Final = 0.1
+SCORING_BATCH: Final = 64
+SELECTION: Final = "selection"
+
+EnsembleSource = Callable[[], LoadedEnsemble | None]
+
+
+def active_ensemble_for_selection() -> LoadedEnsemble | None:
+    """The process's active ensemble, with interpreters sized for scoring glyphs in batches."""
+    return serving_cache(SELECTION, SCORING_BATCH).current()
 
 
 @dataclass(frozen=True)
@@ -49,31 +79,76 @@ class _Cached(Generic[_T]):
     until: float
 
 
+@dataclass
+class WeightedCandidates:
+    """Candidates with the weight each is drawn with, and how often each was shown in this window."""
+
+    refs: list[GlyphRef]
+    weights: NDArray[np.float64]
+    shown: NDArray[np.int64]
+    labels: list[int | None]
+
+    @classmethod
+    def of(cls, refs: list[GlyphRef], weights: NDArray[np.float64], labels: list[int | None]) -> WeightedCandidates:
+        return cls(refs, weights, np.zeros(len(refs), dtype=np.int64), labels)
+
+    def draw(self, rng: np.random.Generator, count: int) -> list[PickedGlyph]:
+        """`count` distinct candidates, by weight, capped ones left out while any uncapped ones remain."""
+        count = min(count, len(self.refs))
+        weights = np.where(self.shown < MAX_SHOWS_PER_WINDOW, self.weights, 0.0)
+        if np.count_nonzero(weights) < count:
+            weights = np.ones(len(self.refs))
+        chosen = rng.choice(len(self.refs), size=count, replace=False, p=weights / weights.sum())
+        self.shown[chosen] += 1
+        return [PickedGlyph(self.refs[int(index)], self.labels[int(index)]) for index in chosen]
+
+
 class GlyphSelector:
-    def __init__(self, store: GlyphStore, rng: np.random.Generator, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: GlyphStore,
+        rng: np.random.Generator,
+        clock: Callable[[], float] = time.time,
+        ensemble: EnsembleSource = active_ensemble_for_selection,
+    ) -> None:
         self.store = store
         self._rng = rng
         self._clock = clock
+        self._ensemble = ensemble
         self._manifest: _Cached[ImportManifest] | None = None
         self._pool: _Cached[dict[int, NDArray[np.intp]]] | None = None
-        self._unlabelled: _Cached[list[GlyphRef]] | None = None
+        self._scored_known: WeightedCandidates | None = None
+        self._unlabelled: _Cached[WeightedCandidates] | None = None
+
+    def preferences(self) -> dict[str, float]:
+        """Each current candidate's glyph id and draw weight (unlabelled and scored known): for inspection."""
+        weighted = [self._unlabelled.value if self._unlabelled else None, self._scored_known]
+        return {
+            ref.key: float(weight)
+            for candidates in weighted
+            if candidates is not None
+            for ref, weight in zip(candidates.refs, candidates.weights, strict=True)
+        }
 
     def pick(self, count: int = GLYPHS_PER_CHALLENGE, min_known: int = MIN_KNOWN_GLYPHS) -> list[PickedGlyph]:
         """`count` glyphs in random order: at least `min_known` known, the rest unlabelled while any are left."""
         candidates = self._unlabelled_candidates()
-        unlabelled_count = min(count - min_known, len(candidates))
-        chosen: NDArray[np.intp] = self._rng.choice(len(candidates), size=unlabelled_count, replace=False)
-        picks = [PickedGlyph(candidates[int(index)], None) for index in chosen]
-        picks += self._known(count - unlabelled_count)
+        picks = candidates.draw(self._rng, count - min_known)
+        picks += self._known(count - len(picks))
         order = self._rng.permutation(len(picks))
         return [picks[int(index)] for index in order]
 
     def images(self, picks: list[PickedGlyph]) -> list[NDArray[np.uint8]]:
-        return [self.store.image(pick.ref) for pick in picks]
+        return self.images_of([pick.ref for pick in picks])
+
+    def images_of(self, refs: list[GlyphRef]) -> list[NDArray[np.uint8]]:
+        return [self.store.image(ref) for ref in refs]
 
     # --- known glyphs --------------------------------------------------------------------------------------
     def _known(self, count: int) -> list[PickedGlyph]:
         pool = self._known_pool()
+        if self._scored_known is not None and len(self._scored_known.refs) >= count:
+            return self._scored_known.draw(self._rng, count)
         shards = list(pool)
         picked: dict[GlyphRef, PickedGlyph] = {}
         while len(picked) < count:
@@ -103,7 +178,20 @@ class GlyphSelector:
         if sum(len(offsets) for offsets in pool.values()) < MIN_KNOWN_GLYPHS:
             raise DataError(f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label")
         self._pool = _Cached(pool, now + get_settings().glyph_pool_refresh_seconds)
+        self._scored_known = self._score_known(pool)
         return pool
+
+    def _score_known(self, pool: dict[int, NDArray[np.intp]]) -> WeightedCandidates | None:
+        """A sample of the pool, weighted by how badly the active ensemble reads each glyph; None without one."""
+        ensemble = self._ensemble()
+        if ensemble is None:
+            return None
+        refs = [GlyphRef(KNOWN_SPLIT, shard, int(offset)) for shard, offsets in pool.items() for offset in offsets]
+        sample = [refs[int(index)] for index in self._rng.permutation(len(refs))[:KNOWN_SCORED]]
+        labels = np.array([self.store.label(ref) for ref in sample])
+        probabilities = ensemble.predict(np.stack(self.images_of(sample)))
+        true_class = probabilities[np.arange(len(sample)), labels].astype(np.float64)
+        return WeightedCandidates.of(sample, SCORE_FLOOR + 1.0 - true_class, [int(label) for label in labels])
 
     def _current_manifest(self, now: float) -> ImportManifest:
         if self._manifest is None or self._manifest.until <= now:
@@ -114,17 +202,28 @@ class GlyphSelector:
         return self._manifest.value
 
     # --- unlabelled glyphs ---------------------------------------------------------------------------------
-    def _unlabelled_candidates(self) -> list[GlyphRef]:
+    def _unlabelled_candidates(self) -> WeightedCandidates:
         now = self._clock()
         if self._unlabelled is None or self._unlabelled.until <= now:
-            refs: list[GlyphRef] = []
-            items = GlyphItem.by_state.query(
-                UNLABELLED, scan_index_forward=True, limit=UNLABELLED_CANDIDATES, page_size=UNLABELLED_CANDIDATES
-            )
-            for item in items:
-                try:
-                    refs.append(GlyphRef.parse(item.glyph_id))
-                except DataError:
-                    continue
-            self._unlabelled = _Cached(refs, now + get_settings().unlabelled_cache_seconds)
+            unlabelled = self._query(UNLABELLED, UNLABELLED_CANDIDATES)
+            ambiguous = self._query(AMBIGUOUS, AMBIGUOUS_CANDIDATES)
+            refs = unlabelled + ambiguous
+            weights = np.array([1.0] * len(unlabelled) + [AMBIGUOUS_SHARE] * len(ambiguous))
+            ensemble = self._ensemble() if refs else None
+            if ensemble is not None:
+                top = ensemble.predict(np.stack(self.images_of(refs))).max(axis=1).astype(np.float64)
+                weights *= SCORE_FLOOR + 1.0 - top
+            candidates = WeightedCandidates.of(refs, weights, [None] * len(refs))
+            self._unlabelled = _Cached(candidates, now + get_settings().unlabelled_cache_seconds)
         return self._unlabelled.value
+
+    @staticmethod
+    def _query(state: str, limit: int) -> list[GlyphRef]:
+        """Up to `limit` glyphs in `state`, least shown first."""
+        refs: list[GlyphRef] = []
+        for item in GlyphItem.by_state.query(state, scan_index_forward=True, limit=limit, page_size=limit):
+            try:
+                refs.append(GlyphRef.parse(item.glyph_id))
+            except DataError:
+                continue
+        return refs

@@ -1,0 +1,127 @@
+"""Benchmark: recognize latency in a warm process, and the cold start (imports + active ensemble load).
+
+    .venv/bin/python -m bench.bench_recognize [--networks cnn2,nn,dnn] [--runs 2000]
+
+It starts its own emulator, seeds 2,000 + 400 real EMNIST glyphs, trains each network for one epoch on CPU
+(latency does not depend on how well a network is trained, only on its architecture), creates and activates
+an ensemble of them, and then measures, in this process:
+- recognize: the whole library call (PNG decode, EMNIST preprocessing, one LiteRT run per member) on drawings of
+  real test glyphs at 336x336, and the ensemble's inference alone;
+- cold start, in a fresh interpreter: importing the recognize handler, and loading the active ensemble from the
+  emulator (pointer, manifest, every model with its digest checked).
+Results go in docs/BENCHMARKS.md, section "Recognize".
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from drcaptcha import ensemble_admin, recognition
+from drcaptcha.glyphs import GlyphStore
+from drcaptcha.models.admin import MemberRequest
+from drcaptcha_ops.emulator import running_emulator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+COLD_START = textwrap.dedent(
+    """
+    import time
+    started = time.perf_counter()
+    from functions.recognize import app
+    from drcaptcha.ensemble_admin import active_ensemble
+    imported = time.perf_counter()
+    active_ensemble()
+    loaded = time.perf_counter()
+    print(imported - started, loaded - imported)
+    """
+)
+
+
+def drawn(glyph: NDArray[np.uint8], scale: int = 12) -> str:
+    image = Image.fromarray(255 - glyph).resize((28 * scale, 28 * scale), Image.Resampling.BILINEAR).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def percentiles(samples: list[float]) -> str:
+    milliseconds = sorted(sample * 1000 for sample in samples)
+    p50 = statistics.median(milliseconds)
+    p99 = milliseconds[int(len(milliseconds) * 0.99) - 1]
+    return f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, mean {statistics.fmean(milliseconds):.3f} ms"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--networks", default="cnn2,nn,dnn", help="comma-separated architectures")
+    parser.add_argument("--runs", type=int, default=2000)
+    args = parser.parse_args(argv)
+    names = args.networks.split(",")
+    with running_emulator():
+        from drcaptcha_train.job import TrainingOptions, run_training  # TensorFlow: the bench trains, no function
+        from tests.fixtures.glyph_data import seed_glyph_store
+
+        seeded = seed_glyph_store(train=2000, test=400)
+        for name in names:
+            run_training(TrainingOptions(name, epochs=1, network_id=f"bench-{name}", verbose=0), seeded.store)
+        members = [MemberRequest(network_id=f"bench-{name}", weight=1) for name in names]
+        detail = ensemble_admin.create_ensemble("bench", members)
+        ensemble_admin.activate_ensemble(detail.ensemble_id)
+
+        cold = []
+        for _ in range(5):
+            result = subprocess.run(
+                [sys.executable, "-c", COLD_START],
+                cwd=REPO_ROOT,
+                env={**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'layers/drcaptcha/python'}:{REPO_ROOT}"},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            cold.append(tuple(float(value) for value in result.stdout.split()[-2:]))
+
+        ensemble = ensemble_admin.active_ensemble()
+        images, _ = GlyphStore().load_split("test")
+        drawings = [drawn(image) for image in images[:200]]
+        glyphs = [recognition.to_emnist(recognition.decode_png(d))[np.newaxis] for d in drawings]
+        for drawing in drawings[:50]:
+            recognition.recognize(drawing, ensemble)
+        whole, inference = [], []
+        for run in range(args.runs):
+            drawing, glyph = drawings[run % len(drawings)], glyphs[run % len(glyphs)]
+            started = time.perf_counter()
+            recognition.recognize(drawing, ensemble)
+            whole.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            ensemble.predict(glyph)
+            inference.append(time.perf_counter() - started)
+
+    print(f"{platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} CPUs")
+    print(f"ensemble of {len(names)}: {', '.join(names)}; {args.runs} runs")
+    print(f"recognize (decode + preprocess + inference): {percentiles(whole)}")
+    print(f"inference alone: {percentiles(inference)}")
+    imports = [value[0] for value in cold]
+    loads = [value[1] for value in cold]
+    print(
+        f"cold start over 5 fresh interpreters: import {statistics.median(imports):.3f} s, "
+        f"ensemble load {statistics.median(loads):.3f} s, total {statistics.median(i + j for i, j in cold):.3f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

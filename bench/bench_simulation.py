@@ -1,0 +1,153 @@
+"""Benchmark: the crowd simulation against issue 9's goals, and the plots in docs/plots/.
+
+    .venv/bin/python -m bench.bench_simulation [--challenges N] [--humans N] [--limit N] [--out FILE]
+
+Each scenario runs in a fresh embedded stack (its own import of `--limit` EMNIST images, as many labels removed
+as there are challenges), through the library functions the handlers call:
+- `base`: humans and 10% bots, production rendering (warp on);
+- `no-warp`: the same crowd with the warp switched off;
+- `spam-10`, `spam-20`, `spam-30`: that share of the crowd blind spammers;
+- `collude-20`: 20% informed colluders.
+Bots and the humans' hard glyphs use the active ensemble, else the demo's quick cnn2 network (cached in
+.drcaptcha/cache after its first training). Results: one JSON file, a summary table on stdout, and two plots:
+docs/plots/accuracy_by_votes.png and docs/plots/pass_rates_by_spam.png. The figures are in docs/BENCHMARKS.md,
+section "Crowd simulation".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from drcaptcha_ops.demo import find_emnist
+from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, simulate
+
+PLOTS = Path(__file__).resolve().parents[1] / "docs" / "plots"
+SPAM_SHARES = (0.1, 0.2, 0.3)
+
+
+def scenarios(humans: int, challenges: int) -> dict[str, SimulationConfig]:
+    bots = max(1, humans // 9)
+    runs = {
+        "base": SimulationConfig(humans=humans, bots=bots, challenges=challenges, seed=1),
+        "no-warp": SimulationConfig(humans=humans, bots=bots, challenges=challenges, seed=1, warp=False),
+    }
+    for share in SPAM_SHARES:
+        spammers = round(humans * share / (1 - share))
+        runs[f"spam-{round(share * 100)}"] = SimulationConfig(
+            humans=humans, spammers=spammers, challenges=challenges, seed=2
+        )
+    colluders = round(humans * 0.2 / 0.8)
+    runs["collude-20"] = SimulationConfig(humans=humans, colluders=colluders, challenges=challenges, seed=3)
+    return runs
+
+
+def run_scenario(config: SimulationConfig, plan: StackPlan) -> dict[str, Any]:
+    with fresh_stack(plan) as removed:
+        network, name = best_network(lambda text: print(text, file=sys.stderr))
+        return simulate(config, removed, network, name, progress=True).as_dict()
+
+
+def plot(results: dict[str, dict[str, Any]], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for name in [name for name in ("base", "spam-20", "collude-20") if name in results]:
+        rows = results[name]["accuracy_by_votes"]
+        votes = [row["votes"] for row in rows]
+        axes.plot(votes, [100 * row["majority"] for row in rows], "o--", label=f"{name}: majority vote")
+        axes.plot(votes, [100 * row["dawid_skene"] for row in rows], "s-", label=f"{name}: Dawid-Skene")
+    axes.axhline(99.5, color="grey", linewidth=0.8, linestyle=":")
+    axes.set_xlabel("votes per glyph (the first k it received)")
+    axes.set_ylabel("label accuracy against truth/ (%)")
+    axes.set_title("Label accuracy against votes per glyph")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "accuracy_by_votes.png", dpi=110)
+    plt.close(figure)
+
+    runs = [(0.0, "base"), *((share, f"spam-{round(share * 100)}") for share in SPAM_SHARES)]
+    shares, names = zip(*[(share, name) for share, name in runs if name in results], strict=True)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for kind in ("human", "spammer"):
+        rates = [results[name]["pass_rates"][kind]["pass_rate"] for name in names]
+        points = [(100 * s, 100 * r) for s, r in zip(shares, rates, strict=True) if r is not None]
+        axes.plot(*zip(*points, strict=True), "o-", label=f"{kind}s pass")
+    accuracy = [results[name]["label_accuracy"] for name in names]
+    axes.plot([100 * s for s in shares], [100 * (a or 0) for a in accuracy], "s--", label="label accuracy (live rule)")
+    axes.set_xlabel("blind spammers in the crowd (%)")
+    axes.set_ylabel("%")
+    axes.set_ylim(0, 101)
+    axes.set_title("Pass rates and label accuracy against the spammer share")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(folder / "pass_rates_by_spam.png", dpi=110)
+    plt.close(figure)
+
+
+def summary(results: dict[str, dict[str, Any]]) -> str:
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+
+    lines = [
+        "| run | humans pass | spammers pass | colluders pass | bots pass | accepted | accuracy | MV (all) | "
+        "DS (all) | coverage | votes/label | late votes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        rates = {kind: r["pass_rates"][kind]["pass_rate"] for kind in r["pass_rates"]}
+        votes_per_label = r["votes_per_label"]
+        lines.append(
+            f"| {name} | {pct(rates['human'])} | {pct(rates['spammer'])} | {pct(rates['colluder'])} | "
+            f"{pct(rates['bot'])} | {r['labels_accepted']} | {pct(r['label_accuracy'])} | "
+            f"{pct(r['majority_accuracy'])} | {pct(r['dawid_skene_accuracy'])} | {pct(r['coverage'])} | "
+            f"{'n/a' if votes_per_label is None else f'{votes_per_label:.2f}'} | {r['late_votes']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--challenges", type=int, default=1500)
+    parser.add_argument("--humans", type=int, default=200)
+    parser.add_argument("--limit", type=int, default=40_000)
+    parser.add_argument("--only", nargs="*", help="run only these scenarios")
+    parser.add_argument("--out", type=Path, default=Path("bench_simulation.json"))
+    parser.add_argument("--plot-with", type=Path, help="a JSON file of earlier results to plot along")
+    args = parser.parse_args()
+    emnist = find_emnist()
+    if emnist is None:
+        print("bench_simulation: no EMNIST folder found", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    started = time.perf_counter()
+    results: dict[str, dict[str, Any]] = {}
+    for name, config in scenarios(args.humans, args.challenges).items():
+        if args.only and name not in args.only:
+            continue
+        print(f"--- {name}", file=sys.stderr, flush=True)
+        results[name] = run_scenario(config, StackPlan(emnist=emnist, limit=args.limit, remove=args.challenges))
+        args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    if args.plot_with:
+        # Scenarios measured by an earlier invocation (e.g. split over two runs), plotted together with these.
+        results = {**json.loads(args.plot_with.read_text(encoding="utf-8")), **results}
+    if "base" in results and len(results) > 1:
+        plot(results, PLOTS)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"date: {time.strftime('%Y-%m-%d')}, total {time.perf_counter() - started:.0f} s")
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

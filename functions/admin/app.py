@@ -1,0 +1,103 @@
+"""The admin function: networks, ensembles, training jobs and stats. Every route needs an admin key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from drcaptcha import admins, ensemble_admin
+from drcaptcha.http import create_resolver, json_response
+from drcaptcha.models.admin import (
+    ENSEMBLE_ID_PATTERN,
+    NETWORK_ID_PATTERN,
+    ActivationResponse,
+    CreateEnsembleRequest,
+    CrowdStats,
+    EnsembleDetail,
+    EnsembleList,
+    NetworkDetail,
+    NetworkList,
+    TrainingJobList,
+    TrainingJobRequest,
+    UpdateEnsembleRequest,
+)
+
+logger = Logger()
+app = create_resolver()
+EnsembleId = Annotated[str, Path(pattern=ENSEMBLE_ID_PATTERN)]
+
+
+def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    admin = admins.authenticate(app.current_event.headers.get("authorization"))
+    app.context["admin"] = admin.name
+    return next_middleware(app)
+
+
+app.use(middlewares=[require_admin])
+
+
+def admin_name() -> str:
+    return str(app.context.get("admin", ""))
+
+
+@app.get("/admin/networks", summary="Trained networks, with metrics and presigned plot URLs")
+def list_networks() -> NetworkList:
+    return admins.list_networks()
+
+
+@app.get("/admin/networks/<network_id>", summary="One network, with its full metrics.json")
+def get_network(network_id: Annotated[str, Path(pattern=NETWORK_ID_PATTERN)]) -> NetworkDetail:
+    return admins.get_network(network_id)
+
+
+@app.post("/admin/ensembles", summary="Create an ensemble: normalise, evaluate with LiteRT, write its manifest")
+def create_ensemble(body: CreateEnsembleRequest) -> Response[str]:
+    detail = ensemble_admin.create_ensemble(body.name, body.members, created_by=admin_name())
+    return json_response(201, detail.model_dump())
+
+
+@app.patch("/admin/ensembles/<ensemble_id>", summary="Change weights or members; normalise and re-evaluate")
+def update_ensemble(ensemble_id: EnsembleId, body: UpdateEnsembleRequest) -> EnsembleDetail:
+    return ensemble_admin.update_ensemble(ensemble_id, body.name, body.members)
+
+
+@app.post("/admin/ensembles/<ensemble_id>/activate", summary="Make an ensemble the one that serves")
+def activate_ensemble(ensemble_id: EnsembleId) -> ActivationResponse:
+    return ensemble_admin.activate_ensemble(ensemble_id, by=admin_name())
+
+
+@app.get("/admin/ensembles", summary="Every ensemble, and which one is active")
+def list_ensembles() -> EnsembleList:
+    return ensemble_admin.list_ensembles()
+
+
+@app.delete("/admin/ensembles/<ensemble_id>", summary="Delete an ensemble that is not active")
+def delete_ensemble(ensemble_id: EnsembleId) -> Response[str]:
+    ensemble_admin.delete_ensemble(ensemble_id)
+    return json_response(200, {"deleted": ensemble_id})
+
+
+@app.post("/admin/training-jobs", summary="Start a training job on AWS Batch")
+def start_training_job(body: TrainingJobRequest) -> Response[str]:
+    job = admins.submit_training_job(body.network, body.epochs)
+    return json_response(202, job.model_dump())
+
+
+@app.get("/admin/training-jobs", summary="Training jobs on the Batch queue")
+def list_training_jobs() -> TrainingJobList:
+    return admins.list_training_jobs()
+
+
+@app.get("/admin/stats", summary="Crowd labelling and captcha counts")
+def stats() -> CrowdStats:
+    return admins.crowd_stats()
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,25 @@
+"""The recognize function: one drawn character in, the active ensemble's top 3 guesses out (LiteRT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from drcaptcha import recognition
+from drcaptcha.ensemble_admin import active_ensemble
+from drcaptcha.http import create_resolver
+
+logger = Logger()
+app = create_resolver()
+
+
+@app.post("/v1/recognize", summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1")
+def recognize(body: recognition.RecognizeRequest) -> recognition.RecognizeResponse:
+    return recognition.recognize(body.image, active_ensemble())
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

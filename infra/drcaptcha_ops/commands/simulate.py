@@ -1,0 +1,75 @@
+"""`drcaptcha simulate`: a simulated crowd and bots against a fresh embedded stack (drcaptcha_ops/simulation.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from drcaptcha_ops.commands.data import positive_int
+from drcaptcha_ops.demo import find_emnist
+from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, report_table, simulate
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from error
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="simulated humans, spammers, colluders and bots answer captchas; report the labels"
+    )
+    parser.add_argument("--humans", type=non_negative_int, default=50)
+    parser.add_argument("--spammers", type=non_negative_int, default=0, help="blind spammers")
+    parser.add_argument("--colluders", type=non_negative_int, default=0, help="informed colluders")
+    parser.add_argument("--bots", type=non_negative_int, default=0, help="bots (they need a network: see below)")
+    parser.add_argument("--challenges", type=positive_int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--through-gateway", action="store_true", help="over HTTP through the local gateway")
+    parser.add_argument("--no-warp", action="store_true", help="render without the warp (to measure what it buys)")
+    parser.add_argument(
+        "--no-hard-selection", action="store_true", help="pick glyphs without preferring hard ones (see the report)"
+    )
+    parser.add_argument("--emnist", type=Path, help="EMNIST folder (default: ../shared/data/emnist)")
+    parser.add_argument("--limit", type=positive_int, default=20_000, help="import this many EMNIST images")
+    parser.add_argument("--remove", type=positive_int, help="labels to remove (default: the challenge count)")
+    parser.add_argument(
+        "--network", action="store_true", help="use a network (for humans' hard glyphs) even without bots"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.set_defaults(run=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    emnist = args.emnist or find_emnist()
+    if emnist is None or not emnist.exists():
+        print("drcaptcha: error: no EMNIST folder found: pass --emnist PATH", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    config = SimulationConfig(
+        humans=args.humans,
+        spammers=args.spammers,
+        colluders=args.colluders,
+        bots=args.bots,
+        challenges=args.challenges,
+        seed=args.seed,
+        warp=not args.no_warp,
+        hard_selection=not args.no_hard_selection,
+        through_gateway=args.through_gateway,
+    )
+    plan = StackPlan(emnist=emnist, limit=args.limit, remove=args.remove or args.challenges)
+    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
+    with fresh_stack(plan, progress=not args.json) as removed:
+        network, name = best_network(say) if args.bots or args.network else (None, None)
+        report = simulate(config, removed, network, name, progress=not args.json)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report_table(report))
+    return 0

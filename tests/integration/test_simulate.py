@@ -1,0 +1,74 @@
+"""The crowd simulation end to end: simulated people answer real captchas, the stream is drained into the labels
+function, and the report is checked against truth/ (drcaptcha_ops/simulation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drcaptcha.config import reset_settings
+from drcaptcha.models.vote import VoteItem
+from drcaptcha_ops.emulator import Emulator
+from drcaptcha_ops.importer import import_emnist, remove_labels
+from drcaptcha_ops.simulation import SimulationConfig, SimulationReport, simulate
+
+LIMIT = 5000
+REMOVED = 120
+
+
+@pytest.fixture
+def removed_labels(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("TOKEN_SIGNING_KEY", "simulation-test-key-0123456789abcdef")
+    # simulate() quietens the functions' logs process-wide; monkeypatch puts the level back afterwards.
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
+    reset_settings()
+    import_emnist(emnist_dir, limit=LIMIT, progress=False)
+    return remove_labels(REMOVED, seed=3, progress=False).removed
+
+
+def assert_votes_add_up(report: SimulationReport) -> None:
+    assert report.votes_recorded == report.votes_sent > 0
+    assert report.votes_counted + report.late_votes == report.votes_recorded
+
+
+def test_humans_and_colluders_label_glyphs_that_are_checked_against_truth(removed_labels: int) -> None:
+    # Given 20 humans and 4 informed colluders
+    config = SimulationConfig(humans=20, colluders=4, challenges=60, seed=4)
+
+    # When they take 60 captchas through the library the handlers call, and the stream is drained
+    report = simulate(config, removed_labels)
+
+    # Then humans mostly pass, colluders always do (they know the scored positions)
+    humans, colluders = report.pass_rates["human"], report.pass_rates["colluder"]
+    assert humans["attempts"] + colluders["attempts"] == 60
+    assert humans["pass_rate"] >= 0.7
+    assert colluders["pass_rate"] == 1.0
+    # And every vote sent on a pass reached the labels function, once
+    assert_votes_add_up(report)
+    stored = list(VoteItem.scan())
+    assert len(stored) == report.votes_sent
+    # And labels were accepted, and their accuracy was measured against truth/ (not taken on trust)
+    assert report.labels_accepted > 5
+    assert report.removed_labels == REMOVED
+    assert report.coverage == pytest.approx(report.labels_accepted / REMOVED)
+    assert report.label_accuracy is not None and report.label_accuracy >= 0.9
+    assert report.votes_per_label is not None and report.votes_per_label >= 2.5
+    wrong = sum(mistake["count"] for mistake in report.mistakes)
+    assert report.label_accuracy == pytest.approx(1 - wrong / report.labels_accepted)
+    # And both offline models were run on the same recorded votes
+    assert report.glyphs_voted == len({vote.glyph_id for vote in stored})
+    assert report.majority_accuracy is not None and report.dawid_skene_accuracy is not None
+
+
+def test_through_the_gateway_each_agent_keeps_its_own_source(removed_labels: int) -> None:
+    # Given a few humans and a blind spammer who answer over HTTP, each from its own loopback address
+    config = SimulationConfig(humans=4, spammers=1, challenges=15, seed=1, through_gateway=True)
+
+    # When they take 15 captchas through the local gateway
+    report = simulate(config, removed_labels)
+
+    # Then the votes add up, and the captcha function saw several clients, not one gateway address
+    assert_votes_add_up(report)
+    sources = {vote.source for vote in VoteItem.scan()}
+    assert len(sources) >= 3
