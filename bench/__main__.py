@@ -16,6 +16,7 @@ BENCHMARKS = {
     "aws_calls": ["bench.bench_aws_calls"],
     "gateway": ["bench.bench_gateway"],
     "training": ["bench.bench_training"],
+    "load": ["bench.bench_load"],
     "simulation": ["bench.bench_simulation"],
 }
 

@@ -6,7 +6,7 @@ It starts its own emulator, seeds 2,000 + 400 real EMNIST glyphs, trains each ne
 (latency does not depend on how well a network is trained, only on its architecture), creates and activates
 an ensemble of them, and then measures, in this process:
 - recognize: the whole library call (PNG decode, EMNIST preprocessing, one LiteRT run per member) on drawings of
-  real test glyphs at 336x336, and the ensemble's inference alone;
+  real test glyphs at 280x280 (the canvas page's size), and the ensemble's inference alone;
 - cold start, in a fresh interpreter: importing the recognize handler, and loading the active ensemble from the
   emulator (pointer, manifest, every model with its digest checked).
 Results go in docs/BENCHMARKS.md, section "Recognize".
@@ -51,7 +51,8 @@ COLD_START = textwrap.dedent(
 )
 
 
-def drawn(glyph: NDArray[np.uint8], scale: int = 12) -> str:
+def drawn(glyph: NDArray[np.uint8], scale: int = 10) -> str:
+    """A test glyph as the web canvas sends a drawing: 280x280, black ink on opaque white, PNG."""
     image = Image.fromarray(255 - glyph).resize((28 * scale, 28 * scale), Image.Resampling.BILINEAR).convert("RGB")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

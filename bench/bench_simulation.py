@@ -5,7 +5,7 @@
 Each scenario runs in a fresh embedded stack (its own import of `--limit` EMNIST images, as many labels removed
 as there are challenges), through the library functions the handlers call:
 - `base`: humans and 10% bots, production rendering (warp on);
-- `no-warp`: the same crowd with the warp switched off;
+- `no-warp`, `no-hard-selection`: the same crowd with the warp, or the hard-glyph preference, switched off;
 - `spam-10`, `spam-20`, `spam-30`: that share of the crowd blind spammers;
 - `collude-20`: 20% informed colluders.
 Bots and the humans' hard glyphs use the active ensemble, else the demo's quick cnn2 network (cached in
@@ -37,6 +37,9 @@ def scenarios(humans: int, challenges: int) -> dict[str, SimulationConfig]:
     runs = {
         "base": SimulationConfig(humans=humans, bots=bots, challenges=challenges, seed=1),
         "no-warp": SimulationConfig(humans=humans, bots=bots, challenges=challenges, seed=1, warp=False),
+        "no-hard-selection": SimulationConfig(
+            humans=humans, bots=bots, challenges=challenges, seed=1, hard_selection=False
+        ),
     }
     for share in SPAM_SHARES:
         spammers = round(humans * share / (1 - share))

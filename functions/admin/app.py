@@ -33,6 +33,9 @@ EnsembleId = Annotated[str, Path(pattern=ENSEMBLE_ID_PATTERN)]
 
 
 def require_admin(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    # A CORS preflight carries no credentials by design; the request it announces does.
+    if app.current_event.http_method == "OPTIONS":
+        return next_middleware(app)
     admin = admins.authenticate(app.current_event.headers.get("authorization"))
     app.context["admin"] = admin.name
     return next_middleware(app)

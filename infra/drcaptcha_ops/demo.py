@@ -177,6 +177,7 @@ def running_demo(plan: DemoPlan, say: Callable[[str], None] = print) -> Iterator
             "try a captcha": f"{service.url}/try.html",
             "draw a character": f"{service.url}/canvas.html",
             "API docs": f"{service.url}/docs.html",
+            "admin dashboard": f"{service.url}/admin/",
             "demo sign-up site": f"http://{plan.host}:{plan.demo_port}/",
             "site key": site.site_key,
             **extra,
@@ -185,4 +186,12 @@ def running_demo(plan: DemoPlan, say: Callable[[str], None] = print) -> Iterator
 
 def activate_demo_ensemble(network_id: str, say: Callable[[str], None]) -> dict[str, str]:
     """A one-member ensemble of the demo network, activated; and an admin key for the dashboard."""
-    return {"network": network_id}
+    from drcaptcha.admins import create_admin
+    from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
+    from drcaptcha.models.admin import MemberRequest
+
+    ensemble = create_ensemble("demo", [MemberRequest(network_id=network_id, weight=1.0)], created_by="demo")
+    activate_ensemble(ensemble.ensemble_id, by="demo")
+    say(f"ensemble: {ensemble.ensemble_id} active, test accuracy {ensemble.accuracy or 0:.2%}")
+    admin = create_admin("demo")
+    return {"network": network_id, "active ensemble": ensemble.ensemble_id, "admin key": admin.key}

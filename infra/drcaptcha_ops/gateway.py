@@ -533,7 +533,7 @@ class Gateway:
         root = self.web_root.resolve()
         # safe_join refuses `..`, absolute paths and drive names; werkzeug has decoded %2e%2e to `..` already.
         joined = safe_join(str(root), request.path.lstrip("/"))
-        if joined is None:
+        if joined is None or "\x00" in joined:  # a NUL byte is no file name (and makes the OS calls raise)
             return None
         target = Path(joined).resolve()
         if target.is_dir():
@@ -566,6 +566,8 @@ def create_gateway(
     app.config[GATEWAY_CONFIG_KEY] = gateway
     # functions-framework answers these two with its own 404; here they are ordinary paths under web/.
     app.view_functions["error"] = lambda: serve_request(flask.request)
+    # A path Flask's router cannot match (a newline in it, say) still gets the gateway's JSON 404, not Flask's HTML.
+    app.register_error_handler(404, lambda _error: serve_request(flask.request))
     for route in gateway.routes:
         logger.info("route %-30s -> %s", route.route_key, route.function_id)
     return app

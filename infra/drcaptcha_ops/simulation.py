@@ -57,7 +57,7 @@ from drcaptcha.models.challenge import ChallengeItem
 from drcaptcha.models.vote import AcceptanceItem, VoteItem
 from drcaptcha.recognition import to_emnist
 from drcaptcha.render import RenderStyle, render_captcha
-from drcaptcha.selection import GLYPHS_PER_CHALLENGE
+from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, active_ensemble_for_selection
 
 # --- how people misread -----------------------------------------------------------------------------------
 # Characters that people mistake for one another in handwriting; a misreading lands on a lookalike with
@@ -481,6 +481,7 @@ class SimulationReport:
     votes_recorded: int
     votes_counted: int
     late_votes: int
+    model_votes: int
     removed_labels: int
     labels_accepted: int
     label_accuracy: float | None
@@ -519,7 +520,9 @@ def build_report(
     seconds: float,
 ) -> SimulationReport:
     """Read back what the stack recorded (every vote, every acceptance) and judge it against truth/."""
-    votes = list(VoteItem.scan(consistent_read=True))
+    every_vote = list(VoteItem.scan(consistent_read=True))
+    # The active ensemble's own votes (labelling.py) are counted apart: the crowd's figures are about people.
+    votes = [vote for vote in every_vote if not consensus.is_model_source(vote.source)]
     acceptances = list(AcceptanceItem.scan(consistent_read=True))
     pairs: Counter[tuple[str, str]] = Counter()
     right = 0
@@ -532,11 +535,7 @@ def build_report(
     human_votes_counted = sum(
         1 for acceptance in acceptances for vote in acceptance.votes if not consensus.is_model_source(str(vote.source))
     )
-    recorded = [
-        (vote.glyph_id, vote.source, int(vote.label))
-        for vote in votes
-        if vote.label is not None and not consensus.is_model_source(vote.source)
-    ]
+    recorded = [(vote.glyph_id, vote.source, int(vote.label)) for vote in votes if vote.label is not None]
     majority = consensus.majority_vote(recorded)
     modelled, _ = consensus.dawid_skene(recorded)
     voted = sorted(str(glyph) for glyph in majority)
@@ -552,6 +551,7 @@ def build_report(
         votes_recorded=len(votes),
         votes_counted=sum(1 for vote in votes if vote.counted),
         late_votes=sum(1 for vote in votes if not vote.counted),
+        model_votes=len(every_vote) - len(votes),
         removed_labels=removed_labels,
         labels_accepted=len(acceptances),
         label_accuracy=_share(right, len(acceptances)),
@@ -623,9 +623,10 @@ def report_table(report: SimulationReport) -> str:
     rows = [
         ("bot glyph accuracy (after segmentation)", _percent(report.bot_glyph_accuracy)),
         (
-            "votes sent / recorded / counted / late",
+            "human votes sent / recorded / counted / late",
             f"{report.votes_sent} / {report.votes_recorded} / {report.votes_counted} / {report.late_votes}",
         ),
+        ("model votes (the active ensemble's)", str(report.model_votes)),
         ("labels accepted", f"{report.labels_accepted} of {report.removed_labels} removed"),
         ("label accuracy (live rule)", _percent(report.label_accuracy)),
         ("coverage", _percent(report.coverage)),
@@ -639,15 +640,14 @@ def report_table(report: SimulationReport) -> str:
         ("majority vote, accepted glyphs", _percent(report.majority_accuracy_on_accepted)),
         ("Dawid-Skene, accepted glyphs", _percent(report.dawid_skene_accuracy_on_accepted)),
     ]
-    lines += ["", *(f"{name:<42} {value}" for name, value in rows)]
+    lines += ["", *(f"{name:<46} {value}" for name, value in rows)]
     if report.mistakes:
         shown = ", ".join(f"{m['truth']}->{m['label']} x{m['count']}" for m in report.mistakes[:12])
-        lines.append(f"{'mistakes (truth->label)':<42} {shown}")
+        lines.append(f"{'mistakes (truth->label)':<46} {shown}")
     return "\n".join(lines)
 
 
 # --- wiring -------------------------------------------------------------------------------------------------------
-HARD_SELECTION_MISSING: Final = "not implemented (selection.py picks unlabelled glyphs least-shown first)"
 
 
 def simulate(
@@ -685,7 +685,9 @@ def simulate(
         oracle,
         removed_labels,
         network_name,
-        HARD_SELECTION_MISSING,
+        ("on" if network is not None else "on, but no active ensemble to rank glyphs")
+        if config.hard_selection
+        else "off",
         time.perf_counter() - started,
     )
 
@@ -698,7 +700,7 @@ def _transport(
         from drcaptcha_ops.gateway import running_gateway
 
         # The gateway's captcha function shares this process's library, so its warm runtime is ours to set.
-        replace_runtime(CaptchaRuntime.create(renderer=renderer))
+        replace_runtime(captcha_runtime(config, renderer))
         try:
             with running_gateway() as url:
                 yield GatewayTransport(url, site_key), lambda seconds: None
@@ -710,7 +712,20 @@ def _transport(
     def advance(seconds: float) -> None:
         clock.now += seconds
 
-    yield LibraryTransport(CaptchaRuntime.create(clock=clock, renderer=renderer), site_key), advance
+    yield LibraryTransport(captcha_runtime(config, renderer, clock), site_key), advance
+
+
+def captcha_runtime(
+    config: SimulationConfig, renderer: Callable[..., bytes], clock: Callable[[], float] = time.time
+) -> CaptchaRuntime:
+    """A captcha runtime as production makes it, with the warp and the hard-glyph preference as configured."""
+    runtime = CaptchaRuntime.create(clock=clock, renderer=renderer)
+    # A seeded generator for the glyph choice and the rendering too, so that a seed repeats a whole run.
+    runtime.rng = np.random.default_rng([config.seed, 1])
+    # Without an ensemble to ask, the selector picks uniformly: hard-glyph selection switched off.
+    ensemble = active_ensemble_for_selection if config.hard_selection else lambda: None
+    runtime.selector = GlyphSelector(runtime.glyphs, runtime.rng, clock, ensemble=ensemble)
+    return runtime
 
 
 # --- a fresh stack for one run ------------------------------------------------------------------------------------

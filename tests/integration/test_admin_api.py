@@ -110,6 +110,16 @@ def test_every_admin_route_refuses_a_missing_malformed_or_wrong_key(key: str) ->
             assert (reply.status, reply.body["error"]["code"]) == (status, code), (authorization, method, path)
 
 
+def test_a_cors_preflight_needs_no_key_but_says_which_headers_may_follow(emulator: Emulator) -> None:
+    event = api_event("OPTIONS", "/admin/ensembles")
+    event["headers"] = {"origin": "https://admin.example", "access-control-request-method": "POST"}
+
+    reply = invoke(admin_app.handler, event)
+
+    assert reply.status == 204
+    assert "Authorization" in reply.headers["access-control-allow-headers"]
+
+
 def test_create_admin_prints_a_key_once_and_stores_only_its_hash(
     emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
