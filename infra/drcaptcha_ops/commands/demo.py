@@ -9,7 +9,7 @@ import signal
 import threading
 from typing import Any
 
-from drcaptcha_ops.commands.stack import _interrupt
+from drcaptcha_ops.commands.stack import interrupt_on_signal
 from drcaptcha_ops.demo import DemoPlan, running_demo
 
 
@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter hides the demo's output
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt_on_signal)
     with running_demo(DemoPlan(port=args.port, demo_port=args.demo_port, host=args.host)) as where:
         print("\nDrCaptcha demo is running:")
         for name, value in where.items():

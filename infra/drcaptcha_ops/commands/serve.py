@@ -14,7 +14,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from drcaptcha.config import get_settings
 from drcaptcha_ops.bootstrap import bootstrap
-from drcaptcha_ops.commands.stack import _interrupt
+from drcaptcha_ops.commands.stack import interrupt_on_signal
 from drcaptcha_ops.emulator import EMULATOR_CREDENTIALS, remove_env_file, running_emulator, write_env_file
 from drcaptcha_ops.gateway import GATEWAY_CONFIG_KEY, Gateway, create_gateway
 from drcaptcha_ops.poller import StreamPoller, create_poller
@@ -74,7 +74,7 @@ def run_serve(args: argparse.Namespace) -> int:
         for subscription in service.poller.subscriptions:
             print(f"  {subscription.stream_name:<40} -> {subscription.function_id}")
         print("Ctrl-C stops it")
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, interrupt_on_signal)
         with contextlib.suppress(KeyboardInterrupt):
             service.server.serve_forever()
     return 0

@@ -35,7 +35,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         write_env_file(environment)
         print(f"emulator: moto server at {emulator.endpoint} with {len(emulator.stack.resources)} resources")
         print("other shells in this folder use it through .drcaptcha/env; Ctrl-C stops it")
-        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGTERM, interrupt_on_signal)
         try:
             threading.Event().wait()
         finally:
@@ -57,5 +57,6 @@ def run_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def interrupt_on_signal(signum: int, frame: object) -> None:
+    """A SIGTERM handler that stops a command the way Ctrl-C does, so its cleanup runs."""
     raise KeyboardInterrupt
