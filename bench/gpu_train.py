@@ -26,7 +26,6 @@ import numpy as np
 from drcaptcha_train.networks import NETWORKS, build_network
 from drcaptcha_train.train import EpochTimer, fit_network, inference_copy, mean_loss, predict, to_pixels
 
-MODERN = "resnet"
 ORIGINALS = ("cnn2", "cnn1", "dnn", "nn")
 CALIBRATION_BATCHES = 12
 
@@ -99,6 +98,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--original-epochs", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="train on this many images only (a smoke test)")
+    parser.add_argument("--modern", default="resnet", choices=["resnet", "vgg"], help="the modern network to train")
+    parser.add_argument("--save-originals", action="store_true", help="write each original network's .keras too")
+    parser.add_argument("--modern-epochs", type=int, default=0, help="fixed epochs instead of the calibration")
     args = parser.parse_args()
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -119,26 +121,31 @@ def main() -> None:
     )
 
     results: list[dict[str, Any]] = []
-    images_per_s = calibrate(MODERN, data["x_train"], data["y_train"], args.batch_size)
+    modern = args.modern
+    images_per_s = calibrate(modern, data["x_train"], data["y_train"], args.batch_size)
     modern_budget = args.budget * args.modern_share - (time.perf_counter() - started)
     # 0.85: validation-free epochs still pay for shuffling and the host-to-device copies.
     epochs = int(max(1, min(args.max_epochs, 0.85 * modern_budget * images_per_s / len(data["y_train"]))))
-    print(f"calibration: {images_per_s:.0f} images/s → {epochs} epochs of {MODERN}", flush=True)
-    model, result = run_network(MODERN, epochs, args.batch_size, data)
+    epochs = args.modern_epochs or epochs
+    print(f"calibration: {images_per_s:.0f} images/s → {epochs} epochs of {modern}", flush=True)
+    model, result = run_network(modern, epochs, args.batch_size, data)
     result["calibrated_images_per_s"] = round(images_per_s, 1)
     results.append(result)
     try:
-        inference_copy(model).save(args.out / f"{MODERN}.keras")
+        inference_copy(model).save(args.out / f"{modern}.keras")
     except Exception as error:  # never lose a finished GPU run to a saving problem: keep the weights at least
-        print(f"saving {MODERN}.keras failed ({error}); writing the weights alone", flush=True)
-        model.save_weights(args.out / f"{MODERN}.weights.h5")
+        print(f"saving {modern}.keras failed ({error}); writing the weights alone", flush=True)
+        model.save_weights(args.out / f"{modern}.weights.h5")
 
     for name in ORIGINALS:
         elapsed = time.perf_counter() - started
         if elapsed > args.budget * 0.9:
             print(f"skipping {name}: {elapsed:.0f} s of the {args.budget:.0f} s budget used", flush=True)
             continue
-        results.append(run_network(name, args.original_epochs, 256, data)[1])
+        original, result = run_network(name, args.original_epochs, 256, data)
+        results.append(result)
+        if args.save_originals:
+            inference_copy(original).save(args.out / f"{name}.keras")
 
     summary = {
         "device": device,

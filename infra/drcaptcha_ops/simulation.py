@@ -51,7 +51,7 @@ from drcaptcha import charset, consensus, sites
 from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge, replace_runtime
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.ensembles import LoadedEnsemble
-from drcaptcha.errors import BadRequest, DrCaptchaError
+from drcaptcha.errors import BadRequest, DataError, DrCaptchaError
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, truth_key
 from drcaptcha.models.challenge import ChallengeItem
 from drcaptcha.models.vote import AcceptanceItem, VoteItem
@@ -758,19 +758,26 @@ def fresh_stack(plan: StackPlan, progress: bool = False) -> Iterator[int]:
         yield removed
 
 
-def best_network(say: Callable[[str], None] = print) -> tuple[LoadedEnsemble, str]:
-    """The active ensemble if there is one; else the demo's quick network (trained once, then cached),
-    made into a one-member ensemble and activated, as an admin would."""
+def best_network(say: Callable[[str], None] = print, network_dirs: Sequence[Path] = ()) -> tuple[LoadedEnsemble, str]:
+    """The active ensemble if there is one; else an ensemble of the networks in `network_dirs` (fully trained
+    ones, in the demo's cache format: bench/bench_ensemble.py --export writes them), or of the demo's quick
+    network (trained once, then cached), created and activated, as an admin would."""
     from drcaptcha import ensemble_admin
     from drcaptcha.ensembles import load_ensemble_for_batch, read_manifest
     from drcaptcha.models.admin import MemberRequest
-    from drcaptcha_ops.demo import quick_network
+    from drcaptcha_ops.demo import quick_network, restore_cached_network
 
     store = GlyphStore()
     pointer = ensemble_admin.read_pointer()
     if pointer is None:
-        network_id = quick_network(store, store.manifest().import_id, say)
-        created = ensemble_admin.create_ensemble("simulation", [MemberRequest(network_id=network_id, weight=1.0)])
+        network_ids = [restore_cached_network(store, folder) for folder in network_dirs]
+        missing = [str(folder) for folder, found in zip(network_dirs, network_ids, strict=True) if found is None]
+        if missing:
+            raise DataError(f"no cached network (item.json and files/) in {', '.join(missing)}")
+        requests = [MemberRequest(network_id=str(network_id), weight=1.0) for network_id in network_ids]
+        if not requests:
+            requests = [MemberRequest(network_id=quick_network(store, store.manifest().import_id, say), weight=1.0)]
+        created = ensemble_admin.create_ensemble("simulation", requests)
         pointer_id = ensemble_admin.activate_ensemble(created.ensemble_id, by="simulation").active_id
     else:
         pointer_id = pointer.active_id

@@ -73,3 +73,43 @@ def test_through_the_gateway_each_agent_keeps_its_own_source(removed_labels: int
     assert_votes_add_up(report)
     sources = {vote.source for vote in VoteItem.scan()}
     assert len(sources) >= 3
+
+
+def test_fully_trained_networks_exported_by_the_bench_become_the_simulations_active_ensemble(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """The bench's export (bench_ensemble.export_cached_network) and the simulation's restore agree on the format."""
+    from bench.bench_ensemble import export_cached_network
+    from drcaptcha import ensemble_admin
+    from drcaptcha.glyphs import GlyphStore
+    from drcaptcha.models.network import NetworkItem
+    from drcaptcha_ops.simulation import best_network
+    from tests.fixtures.tiny_networks import tiny_networks
+
+    # Given a trained network's LiteRT model exported in the demo's cache format, as the bench writes it
+    tiny_networks()
+    store = GlyphStore()
+    tflite = store.get_bytes(NetworkItem.get("tiny-cnn2").artifact_keys()["model.tflite"])
+    row = {"network": "cnn2", "keras_accuracy": 0.5, "litert_agreement": 1.0, "litert_accuracy": 0.5}
+    export_cached_network(tmp_path, {**row, "int8_accuracy": 0.4}, {"model.tflite": tflite}, {"epochs": 3})
+
+    # When the simulation asks for its network with no ensemble active
+    assert ensemble_admin.read_pointer() is None
+    ensemble, name = best_network(lambda text: None, [tmp_path / "cnn2"])
+
+    # Then the exported network is registered, made into an ensemble and activated, and that ensemble classifies
+    assert NetworkItem.get("cnn2-full").epochs == 3
+    pointer = ensemble_admin.read_pointer()
+    assert pointer is not None and pointer.active_id in name and "cnn2-full" in name
+    images, _ = store.load_split("test")
+    assert ensemble.predict(images[:6]).shape == (6, 47)
+
+
+def test_a_folder_without_a_cached_network_is_a_clear_error(emulator: Emulator, tmp_path: Path) -> None:
+    from drcaptcha.errors import DataError
+    from drcaptcha_ops.simulation import best_network
+    from tests.fixtures.glyph_data import seed_glyph_store
+
+    seed_glyph_store(train=200, test=50)
+    with pytest.raises(DataError, match="no cached network"):
+        best_network(lambda text: None, [tmp_path])

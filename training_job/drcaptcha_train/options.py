@@ -9,7 +9,7 @@ import argparse
 from typing import Any, Final
 
 # The names networks.NETWORKS defines (a unit test keeps the two in step).
-NETWORK_NAMES: Final = ("nn", "dnn", "cnn1", "cnn2", "resnet")
+NETWORK_NAMES: Final = ("nn", "dnn", "cnn1", "cnn2", "resnet", "vgg")
 DEFAULT_BATCH_SIZE: Final = 256
 
 

@@ -45,6 +45,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--network", action="store_true", help="use a network (for humans' hard glyphs) even without bots"
     )
+    parser.add_argument(
+        "--network-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="a trained network in the demo's cache format (bench_ensemble --export); repeat for an ensemble",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.set_defaults(run=run_simulate)
 
@@ -69,7 +76,8 @@ def run_simulate(args: argparse.Namespace) -> int:
     plan = StackPlan(emnist=emnist, limit=args.limit, remove=args.remove or args.challenges)
     say = (lambda text: print(text, file=sys.stderr)) if args.json else print
     with fresh_stack(plan, progress=not args.json) as removed:
-        network, name = best_network(say) if args.bots or args.network else (None, None)
+        wants_network = args.bots or args.network or args.network_dir
+        network, name = best_network(say, args.network_dir) if wants_network else (None, None)
         report = simulate(config, removed, network, name, progress=not args.json)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report_table(report))
     return 0

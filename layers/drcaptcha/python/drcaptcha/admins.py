@@ -41,7 +41,7 @@ _BEARER: Final = re.compile(r"^Bearer ([A-Za-z0-9_-]{16,128})$")
 PLOT_URL_SECONDS: Final = 3600
 # The architectures the training job knows (drcaptcha_train.options.NETWORK_NAMES; a unit test keeps them in
 # step). The layer cannot import the trainer, which needs TensorFlow.
-TRAINABLE_NETWORKS: Final = ("nn", "dnn", "cnn1", "cnn2", "resnet")
+TRAINABLE_NETWORKS: Final = ("nn", "dnn", "cnn1", "cnn2", "resnet", "vgg")
 TRAINING_JOB_PREFIX: Final = "drcaptcha-train-"
 
 
