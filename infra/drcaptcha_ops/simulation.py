@@ -29,6 +29,7 @@ import http.client
 import io
 import json
 import logging
+import math
 import os
 import time
 import urllib.parse
@@ -426,6 +427,9 @@ class RunLog:
     bot_segmented: int = 0
     bot_glyphs_right: int = 0
     bot_glyphs: int = 0
+    # kind -> {scored glyphs wrong in an attempt: attempts}: what any other scoring rule would have passed
+    scored_wrong: dict[str, Counter[int]] = field(default_factory=lambda: {kind.value: Counter() for kind in Kind})
+    scored_glyphs: Counter[str] = field(default_factory=Counter)
 
 
 def run_crowd(
@@ -460,6 +464,8 @@ def run_crowd(
         else:
             text = agent.answer(sight, rng)
         tally.attempts += 1
+        log.scored_wrong[agent.kind.value][scored_mistakes(text, sight)] += 1
+        log.scored_glyphs[agent.kind.value] += sum(sight.scored)
         if transport.answer(challenge_id, text):
             tally.passed += 1
             log.votes_sent += sum(not scored for scored in sight.scored)
@@ -467,6 +473,67 @@ def run_crowd(
             drain()
     drain()
     return log
+
+
+def scored_mistakes(text: str, sight: Sight) -> int:
+    """Scored positions typed wrong (a missing character counts as wrong), under the captcha's merge rule."""
+    typed = [charset.class_of(character) for character in text] + [None] * len(sight.truth)
+    return sum(1 for position, scored in enumerate(sight.scored) if scored and typed[position] != sight.truth[position])
+
+
+# --- what other scoring rules would do ----------------------------------------------------------------------------
+def tolerated_pass_rate(mistakes: Counter[int], tolerance: int) -> float | None:
+    """The share of the recorded attempts that a rule allowing `tolerance` wrong scored glyphs would pass."""
+    attempts = sum(mistakes.values())
+    if not attempts:
+        return None
+    return sum(count for wrong, count in mistakes.items() if wrong <= tolerance) / attempts
+
+
+def glyph_accuracy(mistakes: Counter[int], scored_glyphs: int) -> float | None:
+    """Per scored glyph: the share typed right, over all the recorded attempts."""
+    if scored_glyphs <= 0:
+        return None
+    wrong = sum(wrong * count for wrong, count in mistakes.items())
+    return 1.0 - wrong / scored_glyphs
+
+
+def projected_pass_rate(accuracy: float, scored: int, tolerance: int) -> float:
+    """P(at most `tolerance` of `scored` glyphs wrong) when each is right with `accuracy`, independently.
+
+    A projection, not a measurement: it treats every scored glyph alike, which a crowd of people with their own
+    error rates, and hard and easy glyphs, is not."""
+    return sum(
+        math.comb(scored, wrong) * (1 - accuracy) ** wrong * accuracy ** (scored - wrong)
+        for wrong in range(min(tolerance, scored) + 1)
+    )
+
+
+def scoring_rules(log: RunLog) -> dict[str, Any]:
+    """For humans and bots: the measured pass rate under the live rule and with one wrong glyph tolerated, the
+    per-glyph accuracy on scored glyphs, and the projected pass rates for more scored glyphs and tolerances."""
+    rules: dict[str, Any] = {"kinds": {}, "projection": []}
+    accuracies: dict[str, float] = {}
+    for kind, mistakes in log.scored_wrong.items():
+        accuracy = glyph_accuracy(mistakes, log.scored_glyphs[kind])
+        if accuracy is None:
+            continue
+        accuracies[kind] = accuracy
+        rules["kinds"][kind] = {
+            "attempts": sum(mistakes.values()),
+            "scored_per_attempt": log.scored_glyphs[kind] / sum(mistakes.values()),
+            "scored_glyph_accuracy": accuracy,
+            "mistakes_histogram": {str(wrong): count for wrong, count in sorted(mistakes.items())},
+            "pass_rate_exact": tolerated_pass_rate(mistakes, 0),
+            "pass_rate_one_tolerated": tolerated_pass_rate(mistakes, 1),
+        }
+    for scored in range(3, 9):
+        for tolerance in range(3):
+            if tolerance < scored:
+                row: dict[str, Any] = {"scored": scored, "tolerance": tolerance}
+                row.update({kind: projected_pass_rate(value, scored, tolerance) for kind, value in accuracies.items()})
+                rules["projection"].append(row)
+    return rules
 
 
 # --- the report --------------------------------------------------------------------------------------------------
@@ -494,6 +561,7 @@ class SimulationReport:
     majority_accuracy_on_accepted: float | None
     dawid_skene_accuracy_on_accepted: float | None
     accuracy_by_votes: list[dict[str, Any]]
+    scoring_rules: dict[str, Any]
     seconds: float
 
     def as_dict(self) -> dict[str, Any]:
@@ -564,6 +632,7 @@ def build_report(
         majority_accuracy_on_accepted=_accuracy(majority, oracle.truth, accepted),
         dawid_skene_accuracy_on_accepted=_accuracy(modelled, oracle.truth, accepted),
         accuracy_by_votes=accuracy_by_votes(votes, oracle.truth),
+        scoring_rules=scoring_rules(log),
         seconds=seconds,
     )
 
@@ -644,6 +713,14 @@ def report_table(report: SimulationReport) -> str:
     if report.mistakes:
         shown = ", ".join(f"{m['truth']}->{m['label']} x{m['count']}" for m in report.mistakes[:12])
         lines.append(f"{'mistakes (truth->label)':<46} {shown}")
+    kinds = report.scoring_rules["kinds"]
+    if kinds:
+        lines += ["", "scored glyphs: accuracy, and the pass rate exact / with one wrong glyph tolerated"]
+        for kind, figures in kinds.items():
+            lines.append(
+                f"  {kind:<10} {_percent(figures['scored_glyph_accuracy']):>8}   "
+                f"{_percent(figures['pass_rate_exact'])} / {_percent(figures['pass_rate_one_tolerated'])}"
+            )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@ how bots cut a captcha into glyphs (drcaptcha_ops/simulation.py)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,17 @@ from drcaptcha_ops.simulation import (
     Agent,
     Crowd,
     Kind,
+    RunLog,
     Sight,
     collusion_label,
+    glyph_accuracy,
     ink_mask,
     misread,
+    projected_pass_rate,
+    scored_mistakes,
+    scoring_rules,
     segment_glyphs,
+    tolerated_pass_rate,
 )
 from tests.fixtures.glyph_data import read_emnist
 
@@ -169,3 +176,49 @@ def test_the_simulate_command_refuses_bad_numbers_with_a_usage_error(
 
     assert exit_info.value.code == 2
     assert "simulate" in capsys.readouterr().err
+
+
+def test_scored_mistakes_count_only_scored_positions_under_the_merge_rule_and_a_short_answer_as_wrong() -> None:
+    # Given a challenge whose positions 0, 2 and 5 are scored: "A", "o" (merged with "O") and "7"
+    truth = [charset.class_of(c) for c in "AbocZ7"]
+    scored = [True, False, True, False, False, True]
+    sight = Sight([f"g{i}" for i in range(6)], [t for t in truth if t is not None], scored, [False] * 6)
+
+    # Then an upper-case "O" is right, wrong unscored positions do not count, and missing characters do
+    assert scored_mistakes("AXOXX7", sight) == 0
+    assert scored_mistakes("BbocZ1", sight) == 2
+    assert scored_mistakes("Ab", sight) == 2
+
+
+def test_other_scoring_rules_are_judged_on_the_recorded_attempts_and_projected_binomially() -> None:
+    # Given ten recorded attempts at three scored glyphs: six all right, three with one wrong, one with two wrong
+    mistakes = Counter({0: 6, 1: 3, 2: 1})
+
+    # Then the exact rule passes 60%, one tolerated 90%, and 25 of the 30 scored glyphs were right
+    assert tolerated_pass_rate(mistakes, 0) == pytest.approx(0.6)
+    assert tolerated_pass_rate(mistakes, 1) == pytest.approx(0.9)
+    assert glyph_accuracy(mistakes, 30) == pytest.approx(25 / 30)
+    assert tolerated_pass_rate(Counter(), 0) is None
+
+    # And the projection is the binomial tail: all of 3 at 90% is 0.729; at most one of 4 wrong at 50% is 5/16
+    assert projected_pass_rate(0.9, 3, 0) == pytest.approx(0.729)
+    assert projected_pass_rate(0.5, 4, 1) == pytest.approx(5 / 16)
+    assert projected_pass_rate(0.8, 3, 5) == pytest.approx(1.0)
+
+
+def test_the_scoring_rules_report_covers_each_kind_that_made_attempts() -> None:
+    # Given a log where humans made attempts and bots made none
+    log = RunLog()
+    log.scored_wrong["human"].update({0: 8, 1: 2})
+    log.scored_glyphs["human"] = 30
+
+    # When the scoring rules are reported
+    rules = scoring_rules(log)
+
+    # Then humans are in it with their measured figures, bots are not, and the projection has a row per rule
+    assert set(rules["kinds"]) == {"human"}
+    assert rules["kinds"]["human"]["pass_rate_exact"] == pytest.approx(0.8)
+    assert rules["kinds"]["human"]["scored_glyph_accuracy"] == pytest.approx(28 / 30)
+    exact_three = next(row for row in rules["projection"] if row["scored"] == 3 and row["tolerance"] == 0)
+    assert exact_three["human"] == pytest.approx((28 / 30) ** 3)
+    assert "bot" not in exact_three
