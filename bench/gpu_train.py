@@ -88,6 +88,25 @@ def run_network(
     return model, result
 
 
+def train_modern(
+    modern: str, args: argparse.Namespace, data: dict[str, np.ndarray], started: float, results: list[dict[str, Any]]
+) -> None:
+    images_per_s = calibrate(modern, data["x_train"], data["y_train"], args.batch_size)
+    modern_budget = args.budget * args.modern_share - (time.perf_counter() - started)
+    # 0.85: validation-free epochs still pay for shuffling and the host-to-device copies.
+    epochs = int(max(1, min(args.max_epochs, 0.85 * modern_budget * images_per_s / len(data["y_train"]))))
+    epochs = args.modern_epochs or epochs
+    print(f"calibration: {images_per_s:.0f} images/s → {epochs} epochs of {modern}", flush=True)
+    model, result = run_network(modern, epochs, args.batch_size, data)
+    result["calibrated_images_per_s"] = round(images_per_s, 1)
+    results.append(result)
+    try:
+        inference_copy(model).save(args.out / f"{modern}.keras")
+    except Exception as error:  # never lose a finished GPU run to a saving problem: keep the weights at least
+        print(f"saving {modern}.keras failed ({error}); writing the weights alone", flush=True)
+        model.save_weights(args.out / f"{modern}.weights.h5")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--data", type=Path, required=True)
@@ -98,7 +117,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--original-epochs", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="train on this many images only (a smoke test)")
-    parser.add_argument("--modern", default="resnet", choices=["resnet", "vgg"], help="the modern network to train")
+    parser.add_argument(
+        "--modern", default="resnet", choices=["resnet", "vgg", "none"], help="the modern network to train, if any"
+    )
     parser.add_argument("--save-originals", action="store_true", help="write each original network's .keras too")
     parser.add_argument("--modern-epochs", type=int, default=0, help="fixed epochs instead of the calibration")
     args = parser.parse_args()
@@ -122,20 +143,8 @@ def main() -> None:
 
     results: list[dict[str, Any]] = []
     modern = args.modern
-    images_per_s = calibrate(modern, data["x_train"], data["y_train"], args.batch_size)
-    modern_budget = args.budget * args.modern_share - (time.perf_counter() - started)
-    # 0.85: validation-free epochs still pay for shuffling and the host-to-device copies.
-    epochs = int(max(1, min(args.max_epochs, 0.85 * modern_budget * images_per_s / len(data["y_train"]))))
-    epochs = args.modern_epochs or epochs
-    print(f"calibration: {images_per_s:.0f} images/s → {epochs} epochs of {modern}", flush=True)
-    model, result = run_network(modern, epochs, args.batch_size, data)
-    result["calibrated_images_per_s"] = round(images_per_s, 1)
-    results.append(result)
-    try:
-        inference_copy(model).save(args.out / f"{modern}.keras")
-    except Exception as error:  # never lose a finished GPU run to a saving problem: keep the weights at least
-        print(f"saving {modern}.keras failed ({error}); writing the weights alone", flush=True)
-        model.save_weights(args.out / f"{modern}.weights.h5")
+    if modern != "none":
+        train_modern(modern, args, data, started, results)
 
     for name in ORIGINALS:
         elapsed = time.perf_counter() - started

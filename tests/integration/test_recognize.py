@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,11 +21,11 @@ from drcaptcha.ensemble_admin import ActiveEnsembleCache, replace_active_ensembl
 from drcaptcha.ensembles import network_model_key
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, labels_key
 from drcaptcha.models.admin import MemberRequest
-from drcaptcha.models.glyph import UNLABELLED, GlyphItem
+from drcaptcha.models.glyph import CROWD, UNLABELLED, GlyphItem
 from drcaptcha.models.vote import VoteItem
 from drcaptcha.models.votes import VoteRecord
 from drcaptcha.recognition import decode_png, to_emnist
-from drcaptcha.selection import SCORE_FLOOR, SELECTION, GlyphSelector
+from drcaptcha.selection import SCORE_FLOOR, SELECTION, UNLABELLED_SHOWS_PER_WINDOW, GlyphSelector
 from drcaptcha_ops.emulator import Emulator
 from functions.recognize import app as recognize_app
 from tests.fixtures.tiny_networks import Snapshot, tiny_networks
@@ -204,3 +205,31 @@ def test_the_ensembles_reading_counts_once_as_half_a_vote(networks: Snapshot) ->
     tallies = labelling.tallies_of(GlyphItem.get(ref.key, consistent_read=True))
     assert tallies == {model_label: 0.5, human_label: 2.0}
     labelling.forget_model_votes()
+
+
+def test_used_up_unlabelled_candidates_are_re_read_at_once_without_the_glyphs_labelled_meanwhile(
+    networks: Snapshot,
+) -> None:
+    """Within one cache window (the clock stands still), a glyph labelled meanwhile stops being shown as soon as
+    every candidate has had its share of shows, instead of collecting late votes until the window ends."""
+    # Given 4 unlabelled glyphs, no ensemble, and a selector whose clock never moves
+    refs = unlabelled_glyphs(4)
+    replace_active_ensemble(ActiveEnsembleCache(batch=64, check_seconds=0), purpose=SELECTION)
+    selector = GlyphSelector(GlyphStore(), np.random.default_rng(0), clock=lambda: 1_000.0)
+    unlabelled_shown = Counter[str]()
+
+    def pick_unlabelled(challenges: int) -> None:
+        for _ in range(challenges):
+            unlabelled_shown.update(pick.ref.key for pick in selector.pick() if not pick.known)
+
+    # When the 4 candidates are used up (3 a challenge, 5 shows each: 20 shows), and then one is labelled
+    pick_unlabelled(6)
+    assert max(unlabelled_shown.values()) <= UNLABELLED_SHOWS_PER_WINDOW
+    labelled = refs[0]
+    GlyphItem(labelled.key, state=CROWD).save()
+    shown_before = unlabelled_shown[labelled.key]
+    pick_unlabelled(4)
+
+    # Then the re-read candidates leave it out from then on, and the others keep being shown
+    assert unlabelled_shown[labelled.key] == shown_before
+    assert all(unlabelled_shown[ref.key] > UNLABELLED_SHOWS_PER_WINDOW for ref in refs[1:])

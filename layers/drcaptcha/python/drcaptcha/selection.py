@@ -12,11 +12,13 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   next networks the most (active learning);
 - known glyphs that the ensemble gets wrong or is unsure of (low probability of the true class) are preferred
   among a scored sample of the pool: easy for people, hard for bots.
-- The cap: a glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and cache window (the
-  unlabelled cache's for unlabelled glyphs, the pool's for known ones), after which it weighs nothing until every
-  candidate is capped. Counting in the process, not in the Glyphs table's `shown`, keeps issuing at one write: a
-  fleet of N warm processes allows N times the cap, which still spreads a hard glyph over many captchas rather
-  than letting a bot see the same one over and over.
+- The cap: a known glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and pool window, an
+  unlabelled one `UNLABELLED_SHOWS_PER_WINDOW` times per unlabelled cache window, after which it weighs nothing
+  until every candidate is capped. Unlabelled candidates are re-read as soon as too few are under the cap for a
+  challenge, which leaves out the glyphs labelled meanwhile, so few votes arrive after their glyph's label.
+  Counting in the process, not in the Glyphs table's `shown`, keeps issuing at one write: a fleet of N warm
+  processes allows N times the cap, which still spreads a hard glyph over many captchas rather than letting a
+  bot see the same one over and over.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ UNLABELLED_CANDIDATES: Final = 50
 AMBIGUOUS_CANDIDATES: Final = 10
 AMBIGUOUS_SHARE: Final = 0.25
 MAX_SHOWS_PER_WINDOW: Final = 20
+# An unlabelled glyph needs about three agreeing people (consensus accepts at 2.5 with a margin of 2), a few more
+# when they disagree; beyond that, its votes arrive after it is labelled and count nowhere. So an unlabelled
+# candidate is shown at most this often per cache window, and the window ends early once every candidate is
+# used up: the refresh leaves out what has been labelled since.
+UNLABELLED_SHOWS_PER_WINDOW: Final = 5
 # Known glyphs scored per pool refresh (one LiteRT batch), and the weight every glyph keeps whatever its score,
 # so that easy glyphs still appear and a weak ensemble does not narrow the choice to a few.
 KNOWN_SCORED: Final = 256
@@ -87,15 +94,26 @@ class WeightedCandidates:
     weights: NDArray[np.float64]
     shown: NDArray[np.int64]
     labels: list[int | None]
+    cap: int = MAX_SHOWS_PER_WINDOW
 
     @classmethod
-    def of(cls, refs: list[GlyphRef], weights: NDArray[np.float64], labels: list[int | None]) -> WeightedCandidates:
-        return cls(refs, weights, np.zeros(len(refs), dtype=np.int64), labels)
+    def of(
+        cls,
+        refs: list[GlyphRef],
+        weights: NDArray[np.float64],
+        labels: list[int | None],
+        cap: int = MAX_SHOWS_PER_WINDOW,
+    ) -> WeightedCandidates:
+        return cls(refs, weights, np.zeros(len(refs), dtype=np.int64), labels, cap)
+
+    def used_up(self, needed: int) -> bool:
+        """Fewer candidates are under the cap than a draw of `needed` takes (or than there are, if fewer)."""
+        return int(np.count_nonzero(self.shown < self.cap)) < min(needed, len(self.refs))
 
     def draw(self, rng: np.random.Generator, count: int) -> list[PickedGlyph]:
         """`count` distinct candidates, by weight, capped ones left out while any uncapped ones remain."""
         count = min(count, len(self.refs))
-        weights = np.where(self.shown < MAX_SHOWS_PER_WINDOW, self.weights, 0.0)
+        weights = np.where(self.shown < self.cap, self.weights, 0.0)
         if np.count_nonzero(weights) < count:
             weights = np.ones(len(self.refs))
         chosen = rng.choice(len(self.refs), size=count, replace=False, p=weights / weights.sum())
@@ -132,7 +150,7 @@ class GlyphSelector:
 
     def pick(self, count: int = GLYPHS_PER_CHALLENGE, min_known: int = MIN_KNOWN_GLYPHS) -> list[PickedGlyph]:
         """`count` glyphs in random order: at least `min_known` known, the rest unlabelled while any are left."""
-        candidates = self._unlabelled_candidates()
+        candidates = self._unlabelled_candidates(count - min_known)
         picks = candidates.draw(self._rng, count - min_known)
         picks += self._known(count - len(picks))
         order = self._rng.permutation(len(picks))
@@ -202,9 +220,10 @@ class GlyphSelector:
         return self._manifest.value
 
     # --- unlabelled glyphs ---------------------------------------------------------------------------------
-    def _unlabelled_candidates(self) -> WeightedCandidates:
+    def _unlabelled_candidates(self, needed: int) -> WeightedCandidates:
         now = self._clock()
-        if self._unlabelled is None or self._unlabelled.until <= now:
+        cached = self._unlabelled
+        if cached is None or cached.until <= now or cached.value.used_up(needed):
             unlabelled = self._query(UNLABELLED, UNLABELLED_CANDIDATES)
             ambiguous = self._query(AMBIGUOUS, AMBIGUOUS_CANDIDATES)
             refs = unlabelled + ambiguous
@@ -213,7 +232,7 @@ class GlyphSelector:
             if ensemble is not None:
                 top = ensemble.predict(np.stack(self.images_of(refs))).max(axis=1).astype(np.float64)
                 weights *= SCORE_FLOOR + 1.0 - top
-            candidates = WeightedCandidates.of(refs, weights, [None] * len(refs))
+            candidates = WeightedCandidates.of(refs, weights, [None] * len(refs), cap=UNLABELLED_SHOWS_PER_WINDOW)
             self._unlabelled = _Cached(candidates, now + get_settings().unlabelled_cache_seconds)
         return self._unlabelled.value
 
