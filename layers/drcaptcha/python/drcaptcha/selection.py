@@ -233,8 +233,8 @@ class GlyphSelector:
                 top = ensemble.predict(np.stack(self.images_of(refs))).max(axis=1).astype(np.float64)
                 weights *= SCORE_FLOOR + 1.0 - top
             candidates = WeightedCandidates.of(refs, weights, [None] * len(refs), cap=UNLABELLED_SHOWS_PER_WINDOW)
-            self._unlabelled = _Cached(candidates, now + get_settings().unlabelled_cache_seconds)
-        return self._unlabelled.value
+            cached = self._unlabelled = _Cached(candidates, now + get_settings().unlabelled_cache_seconds)
+        return cached.value
 
     @staticmethod
     def _query(state: str, limit: int) -> list[GlyphRef]:
