@@ -5,7 +5,8 @@
 It starts its own emulator, imports EMNIST, removes 5,000 labels (so that challenges hold unlabelled glyphs
 from many shards), warms a runtime up, and then counts the calls of each operation with botocore's event hooks
 (`drcaptcha_ops.awscalls.count_aws_calls`), which see boto3's and pynamodb's clients alike. Results go in
-docs/BENCHMARKS.md, section "AWS calls per operation".
+bench/results/aws_calls.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md, section "AWS calls
+per operation".
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.results import Cell, Table, record, this_command
 from drcaptcha import charset, sites
 from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge, verify_pass
 from drcaptcha.config import reset_settings
@@ -58,11 +60,23 @@ class Tally:
         self.operations.setdefault(name, Counter()).update(calls.by_operation)
         return result
 
+    def rows(self) -> list[list[Cell]]:
+        """operation, n, mean calls, max calls, calls by operation (summed over the runs)."""
+        return [
+            [
+                name,
+                len(totals),
+                statistics.fmean(totals),
+                max(totals),
+                ", ".join(f"{op} {count}" for op, count in sorted(self.operations[name].items())),
+            ]
+            for name, totals in self.totals.items()
+        ]
+
     def report(self) -> None:
         print(f"{'operation':<34} {'n':>4} {'mean':>6} {'max':>4}  calls by operation (summed over the runs)")
-        for name, totals in self.totals.items():
-            operations = ", ".join(f"{op} {count}" for op, count in sorted(self.operations[name].items()))
-            print(f"{name:<34} {len(totals):>4} {statistics.fmean(totals):>6.2f} {max(totals):>4}  {operations}")
+        for name, n, mean, most, operations in self.rows():
+            print(f"{name:<34} {n:>4} {mean:>6.2f} {most:>4}  {operations}")
 
 
 def one_round(runtime: CaptchaRuntime, site: sites.NewSite, number: int, tally: Tally) -> None:
@@ -119,6 +133,19 @@ def main(argv: list[str]) -> int:
     )
     cold.report()
     warm.report()
+    record(
+        "aws_calls",
+        command=this_command("bench.bench_aws_calls", argv),
+        title="AWS calls per captcha operation, with warm caches",
+        tables=[
+            Table(
+                caption=f"{args.rounds} rounds after {WARMUP_ROUNDS} warm-up rounds",
+                columns=["operation", "runs", "mean calls", "max", "calls by operation (summed over the runs)"],
+                rows=cold.rows() + warm.rows(),
+            )
+        ],
+        notes=["goal, with a warm cache: challenge ≤ 2, answer ≤ 2, siteverify ≤ 1"],
+    )
     return 0
 
 

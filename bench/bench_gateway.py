@@ -6,7 +6,8 @@ It starts its own emulator, imports EMNIST and removes 5,000 labels, registers a
 free port, warms it up, and then runs N pairs from C client threads (each pair: GET /v1/challenge, then
 POST /v1/answer with the right answer, read from the Challenges table outside the timed requests). It prints
 latency percentiles and throughput, and how the time splits between rendering and the rest. Results go in
-docs/BENCHMARKS.md, section "Gateway throughput".
+bench/results/gateway.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md, section "Gateway
+throughput".
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from unittest.mock import patch
 
 import numpy as np
 
+from bench.results import Table, record, this_command
 from drcaptcha import charset, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore
@@ -121,6 +123,32 @@ def main(argv: list[str]) -> int:
             f"   mean {statistics.fmean(values) * 1000:7.1f} ms"
         )
     print(f"render_captcha alone: {render_seconds * 1000:.1f} ms a challenge (same process, after the run)")
+    record(
+        "gateway",
+        command=this_command("bench.bench_gateway", argv),
+        title="Challenge + answer pairs over HTTP through the local gateway",
+        tables=[
+            Table(
+                caption=f"{args.pairs} pairs after {WARMUP_PAIRS} warm-up pairs",
+                columns=["clients", "pairs/s", "passed", "seconds"],
+                rows=[[args.clients, args.pairs / elapsed, f"{passed}/{args.pairs}", elapsed]],
+            ),
+            Table(
+                caption="Latency (ms)",
+                columns=["request", "p50", "p99", "mean"],
+                rows=[
+                    [
+                        name,
+                        percentile(values, 0.5) * 1000,
+                        percentile(values, 0.99) * 1000,
+                        statistics.fmean(values) * 1000,
+                    ]
+                    for name, values in (("challenge", challenges), ("answer", answers), ("pair", pairs))
+                ],
+            ),
+        ],
+        notes=[f"render_captcha alone: {render_seconds * 1000:.1f} ms a challenge (same process, after the run)"],
+    )
     return 0
 
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bench_import [PATH]     (default: ../shared/data/emnist)
 
 It starts its own emulator, so it does not touch a running `drcaptcha emulator`. Results go in
-docs/BENCHMARKS.md, section "EMNIST import".
+bench/results/import.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md, section "EMNIST import".
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.results import Table, record, this_command
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.importer import import_emnist, remove_labels, stats
 
@@ -49,6 +50,24 @@ def main(argv: list[str]) -> int:
     print(f"remove-labels {REMOVED_LABELS}: {remove_seconds:.1f} s")
     print(f"stats: {stats_seconds:.2f} s")
     print(json.dumps(counts))
+    record(
+        "import",
+        command=this_command("bench.bench_import", argv),
+        title="EMNIST import, remove-labels and stats against an embedded moto server",
+        tables=[
+            Table(
+                caption=f"Wall time of each step ({report.manifest.source})",
+                columns=["step", "seconds"],
+                rows=[
+                    ["import-emnist into a fresh emulator", import_seconds],
+                    [f"import-emnist again (nothing to do: {again.already_imported})", reimport_seconds],
+                    [f"remove-labels {REMOVED_LABELS}", remove_seconds],
+                    ["stats", stats_seconds],
+                ],
+            ),
+            Table(caption="stats after remove-labels", columns=list(counts), rows=[list(counts.values())]),
+        ],
+    )
     return 0
 
 

@@ -13,7 +13,8 @@ count (any non-2xx, any siteverify `success: false`, any connection error).
 Then it replays the vote outbox (in case the stream refused any vote) and runs the template's stream poller
 (the labels function) until the stream is quiet, and compares: the votes the passes cast, the Votes table's
 rows, and each glyph's counted-vote tally against its counted rows (a vote counted twice would show there).
-Results go in docs/BENCHMARKS.md, section "Load".
+Results go in bench/results/load.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md,
+section "Load".
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 from unittest.mock import patch
 
 from bench.bench_gateway import DEFAULT_SOURCE, percentile, right_answer
+from bench.results import Cell, Table, record, this_command
 from drcaptcha import outbox, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED
@@ -45,7 +47,7 @@ from drcaptcha.models.vote import VoteItem
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.gateway import running_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels
-from drcaptcha_ops.poller import create_poller
+from drcaptcha_ops.poller import StreamPoller, create_poller
 
 LOOPBACK = "127.0.0.1"
 # Fewer unlabelled glyphs than bench_gateway's 5,000: moto deep-copies every table a transaction touches, and
@@ -126,11 +128,14 @@ class VoteCheck:
     poll_seconds: float
 
 
-def count_votes_once(cast: set[str]) -> VoteCheck:
-    """Replay the outbox, drain the stream through the labels function, and compare votes cast with counted."""
+def count_votes_once(cast: set[str], poller: StreamPoller | None = None) -> VoteCheck:
+    """Replay the outbox, drain the stream through the labels function, and compare votes cast with counted.
+
+    `poll_seconds` times the drain only, and also the poller's creation when none is given.
+    """
     replay = outbox.replay_outbox()
     started = time.perf_counter()
-    poller = create_poller()
+    poller = poller or create_poller()
     delivered = 0
     while (count := poller.poll_once()) > 0:
         delivered += count
@@ -175,8 +180,68 @@ def report(results: LoadResults, clients: int, elapsed: float, check: VoteCheck)
         f"{check.replayed_from_outbox}; the poller delivered {check.delivered_by_poller} records in "
         f"{check.poll_seconds:.1f} s"
     )
-    exactly_once = check.missing == 0 and check.unexpected == 0 and check.glyphs_with_wrong_tally == 0
-    print("each vote counted exactly once: " + ("yes" if exactly_once else "NO"))
+    print("each vote counted exactly once: " + ("yes" if counted_once(check) else "NO"))
+
+
+def counted_once(check: VoteCheck) -> bool:
+    return check.missing == 0 and check.unexpected == 0 and check.glyphs_with_wrong_tally == 0
+
+
+def record_results(results: LoadResults, argv: list[str], clients: int, elapsed: float, check: VoteCheck) -> None:
+    every = [seconds for route in ROUTES for seconds in results.latencies[route]]
+    errors = {route: sum(n for error, n in results.errors.items() if error.startswith(f"{route}:")) for route in ROUTES}
+    errors["all"] = sum(results.errors.values())
+    rows: list[list[Cell]] = [
+        [
+            name,
+            len(values),
+            len(values) / elapsed,
+            percentile(values, 0.5) * 1000,
+            percentile(values, 0.99) * 1000,
+            errors[name],
+        ]
+        for name, values in (*((route, results.latencies[route]) for route in ROUTES), ("all", every))
+        if values
+    ]
+    record(
+        "load",
+        command=this_command("bench.bench_load", argv),
+        title=f"{clients} concurrent clients through the local gateway on {LOOPBACK}",
+        tables=[
+            Table(
+                caption=f"{clients} clients for {elapsed:.1f} s; {results.passes} passes",
+                columns=["route", "requests", "per second", "p50 ms", "p99 ms", "errors"],
+                rows=rows,
+            ),
+            Table(
+                caption=f"Votes, after the outbox replay and the poller ({check.poll_seconds:.1f} s to drain)",
+                columns=[
+                    "cast",
+                    "Votes rows",
+                    "missing",
+                    "unexpected",
+                    "wrong tallies",
+                    "from the outbox",
+                    "delivered",
+                ],
+                rows=[
+                    [
+                        check.cast,
+                        check.rows,
+                        check.missing,
+                        check.unexpected,
+                        check.glyphs_with_wrong_tally,
+                        check.replayed_from_outbox,
+                        check.delivered_by_poller,
+                    ]
+                ],
+            ),
+        ],
+        notes=[
+            f"errors: {dict(results.errors) or 'none'}",
+            "each vote counted exactly once: " + ("yes" if counted_once(check) else "NO"),
+        ],
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -210,7 +275,8 @@ def main(argv: list[str]) -> int:
             check = count_votes_once(results.vote_ids)
     reset_settings()
     report(results, args.clients, elapsed, check)
-    return 0 if check.missing == 0 and check.unexpected == 0 and check.glyphs_with_wrong_tally == 0 else 1
+    record_results(results, argv, args.clients, elapsed, check)
+    return 0 if counted_once(check) else 1
 
 
 if __name__ == "__main__":

@@ -13,12 +13,14 @@ How it measures, for a shared machine whose load changes from second to second:
 - Every image is timed twice: CPU time of this thread (`time.thread_time`, which leaves out the time the
   scheduler gave to other processes) and wall time (`time.perf_counter`). Medians are the headline: a few
   calls that a neighbour's burst or the garbage collector hit would move a mean a lot.
-Results go in docs/BENCHMARKS.md, section "Captcha rendering".
+Results go in bench/results/render.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md,
+section "Captcha rendering".
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import platform
 import statistics
@@ -31,6 +33,7 @@ import numpy as np
 from captcha.image import ImageCaptcha
 from numpy.typing import NDArray
 
+from bench.results import Table, record, this_command
 from drcaptcha.render import render_captcha
 from drcaptcha_ops.emnist import parse_idx_images
 
@@ -127,7 +130,49 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"median wall time, {results['speedup_cpu_mean']:.1f}x / {results['speedup_mean']:.1f}x on the means "
         f"(goal {GOAL_RATIO:.0f}x in median CPU time: {verdict})"
     )
+    record_results(results, argv, verdict)
     return results
+
+
+def record_results(results: dict[str, Any], argv: list[str] | None, verdict: str) -> None:
+    versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("numpy", "Pillow", "captcha"))
+    record(
+        "render",
+        command=this_command("bench.bench_render", argv),
+        title="Captcha rendering against the captcha package, in one run",
+        tables=[
+            Table(
+                caption=f"ms per image, {results['images']} images each, {results['burst']} a turn, alternating",
+                columns=["renderer", "CPU p50", "CPU mean", "wall p50", "wall mean", "wall p99", "PNG bytes"],
+                rows=[
+                    [
+                        name,
+                        row["cpu_p50_ms"],
+                        row["cpu_mean_ms"],
+                        row["p50_ms"],
+                        row["mean_ms"],
+                        row["p99_ms"],
+                        row["png_bytes"],
+                    ]
+                    for name, row in results["renderers"].items()
+                ],
+            ),
+            Table(
+                caption="Speed-up of render_captcha over captcha",
+                columns=["CPU p50", "wall p50", "CPU mean", "wall mean", f"goal {GOAL_RATIO:.0f}x (CPU p50)"],
+                rows=[
+                    [
+                        f"{results['speedup_cpu_p50']:.1f}x",
+                        f"{results['speedup_p50']:.1f}x",
+                        f"{results['speedup_cpu_mean']:.1f}x",
+                        f"{results['speedup_mean']:.1f}x",
+                        verdict,
+                    ]
+                ],
+            ),
+        ],
+        notes=[versions],
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ as there are challenges), through the library functions the handlers call:
 - `collude-20`: 20% informed colluders.
 Bots and the humans' hard glyphs use the active ensemble, else the demo's quick cnn2 network (cached in
 .drcaptcha/cache after its first training). Results: one JSON file, a summary table on stdout, and two plots:
-docs/plots/accuracy_by_votes.png and docs/plots/pass_rates_by_spam.png. The figures are in docs/BENCHMARKS.md,
-section "Crowd simulation".
+docs/plots/accuracy_by_votes.png and docs/plots/pass_rates_by_spam.png. The scenarios this run measured go in
+bench/results/simulation.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md, section "Crowd
+simulation".
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.results import Cell, Table, record, this_command
 from drcaptcha_ops.demo import find_emnist
 from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, simulate
 
@@ -98,24 +100,52 @@ def plot(results: dict[str, dict[str, Any]], folder: Path) -> None:
     plt.close(figure)
 
 
-def summary(results: dict[str, dict[str, Any]]) -> str:
+SUMMARY_COLUMNS = [
+    "run",
+    "humans pass",
+    "spammers pass",
+    "colluders pass",
+    "bots pass",
+    "accepted",
+    "accuracy",
+    "MV (all)",
+    "DS (all)",
+    "coverage",
+    "votes/label",
+    "late votes",
+]
+
+
+def summary_rows(results: dict[str, dict[str, Any]]) -> list[list[Cell]]:
     def pct(value: float | None) -> str:
         return "n/a" if value is None else f"{100 * value:.2f}%"
 
-    lines = [
-        "| run | humans pass | spammers pass | colluders pass | bots pass | accepted | accuracy | MV (all) | "
-        "DS (all) | coverage | votes/label | late votes |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows: list[list[Cell]] = []
     for name, r in results.items():
         rates = {kind: r["pass_rates"][kind]["pass_rate"] for kind in r["pass_rates"]}
         votes_per_label = r["votes_per_label"]
-        lines.append(
-            f"| {name} | {pct(rates['human'])} | {pct(rates['spammer'])} | {pct(rates['colluder'])} | "
-            f"{pct(rates['bot'])} | {r['labels_accepted']} | {pct(r['label_accuracy'])} | "
-            f"{pct(r['majority_accuracy'])} | {pct(r['dawid_skene_accuracy'])} | {pct(r['coverage'])} | "
-            f"{'n/a' if votes_per_label is None else f'{votes_per_label:.2f}'} | {r['late_votes']} |"
+        rows.append(
+            [
+                name,
+                pct(rates["human"]),
+                pct(rates["spammer"]),
+                pct(rates["colluder"]),
+                pct(rates["bot"]),
+                r["labels_accepted"],
+                pct(r["label_accuracy"]),
+                pct(r["majority_accuracy"]),
+                pct(r["dawid_skene_accuracy"]),
+                pct(r["coverage"]),
+                "n/a" if votes_per_label is None else f"{votes_per_label:.2f}",
+                r["late_votes"],
+            ]
         )
+    return rows
+
+
+def summary(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in summary_rows(results)]
     return "\n".join(lines)
 
 
@@ -141,6 +171,7 @@ def main() -> int:
         print(f"--- {name}", file=sys.stderr, flush=True)
         results[name] = run_scenario(config, StackPlan(emnist=emnist, limit=args.limit, remove=args.challenges))
         args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    measured = dict(results)
     if args.plot_with:
         # Scenarios measured by an earlier invocation (e.g. split over two runs), plotted together with these.
         results = {**json.loads(args.plot_with.read_text(encoding="utf-8")), **results}
@@ -149,6 +180,19 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"date: {time.strftime('%Y-%m-%d')}, total {time.perf_counter() - started:.0f} s")
     print(summary(results))
+    record(
+        "simulation",
+        command=this_command("bench.bench_simulation"),
+        title="The crowd simulation against issue 9's goals",
+        tables=[
+            Table(
+                caption=f"{args.challenges} challenges, {args.humans} humans, {args.limit:,} EMNIST images a scenario",
+                columns=SUMMARY_COLUMNS,
+                rows=summary_rows(measured),
+            )
+        ],
+        notes=["only the scenarios this run measured (not those of --plot-with)"] if args.plot_with else None,
+    )
     return 0
 
 
