@@ -25,6 +25,8 @@ BENCHMARKS = {
     "aws_calls": ["bench.bench_aws_calls"],
     "gateway": ["bench.bench_gateway"],
     "training": ["bench.bench_training"],
+    # Needs the fully trained networks in .drcaptcha/trained (bench/bench_ensemble.py says how to train them).
+    "ensemble": ["bench.bench_ensemble"],
     "recognize": ["bench.bench_recognize"],
     "consumer": ["bench.bench_consumer"],
     "load": ["bench.bench_load"],

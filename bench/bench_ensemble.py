@@ -1,9 +1,14 @@
 """Benchmark: the fully trained networks and their ensembles on the balanced-equivalent test split, with LiteRT.
 
-    .venv/bin/python -m bench.bench_ensemble --models DIR [--data .gpu/split.npz] [--export DIR]
+    .venv/bin/python -m bench.bench_ensemble [--models .drcaptcha/trained] [--data .gpu/split.npz] [--export DIR]
 
-DIR holds `<network>.keras` files, as bench/gpu_train.py writes them (`--save-originals` keeps the original
-four too). For each network: the float32 `.tflite` export and the int8 one (calibrated on 200 training images),
+The models folder holds `<network>.keras` files and the `results*.json` of the runs that trained them, as
+bench/gpu_train.py writes them (`--save-originals` keeps the original four too); a full CPU run:
+
+    KERAS_BACKEND=tensorflow PYTHONPATH=training_job:layers/drcaptcha/python .venv/bin/python bench/gpu_train.py \
+        --data .gpu/split.npz --out .drcaptcha/trained --modern vgg --modern-epochs 15 --original-epochs 2 \
+        --save-originals --batch-size 256 --budget 100000
+ For each network: the float32 `.tflite` export and the int8 one (calibrated on 200 training images),
 their test accuracy with LiteRT, their top-1 agreement with Keras, and LiteRT's time per image. Then every
 ensemble of two or more networks with equal weights, and the whole set with weights fitted by
 `drcaptcha_train.ensemble_fit.fit_weights` (the job's `--ensemble auto`).
@@ -28,7 +33,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bench.results import Cell
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAINED = REPO_ROOT / ".drcaptcha" / "trained"
 ANCHOR = 0.91  # the published state of the art on EMNIST Balanced, about 91%
 
 
@@ -65,18 +73,20 @@ def evaluate_network(
     lite_ms = 1000 * (time.perf_counter() - started) / len(data["y_test"])
     int8 = export.int8_tflite_model(model, data["x_train"])
     int8_probabilities = LiteModel(int8).predict(data["x_test"])
-    row = {
+    keras_accuracy = accuracy(keras_probabilities, data["y_test"])
+    int8_accuracy = accuracy(int8_probabilities, data["y_test"])
+    row: dict[str, Any] = {
         "network": path.stem,
         "parameters": int(model.count_params()),
-        "keras_accuracy": accuracy(keras_probabilities, data["y_test"]),
+        "keras_accuracy": keras_accuracy,
         "litert_accuracy": accuracy(lite_probabilities, data["y_test"]),
         "litert_agreement": export.top1_agreement(keras_probabilities, lite_probabilities),
-        "int8_accuracy": accuracy(int8_probabilities, data["y_test"]),
+        "int8_accuracy": int8_accuracy,
         "litert_ms_per_image": round(lite_ms, 4),
         "tflite_mb": round(len(tflite) / 1e6, 2),
         "int8_mb": round(len(int8) / 1e6, 2),
     }
-    row["int8_kept"] = bool(row["keras_accuracy"] - row["int8_accuracy"] <= export.INT8_MAX_ACCURACY_DROP)
+    row["int8_kept"] = keras_accuracy - int8_accuracy <= export.INT8_MAX_ACCURACY_DROP
     files = {"model.tflite": tflite}
     if row["int8_kept"]:
         files["model.int8.tflite"] = int8
@@ -146,21 +156,20 @@ def export_cached_network(folder: Path, row: dict[str, Any], files: dict[str, by
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--models", type=Path, required=True, help="folder of <network>.keras files")
+    parser.add_argument("--models", type=Path, default=TRAINED, help="folder of <network>.keras files")
     parser.add_argument("--data", type=Path, default=REPO_ROOT / ".gpu" / "split.npz")
     parser.add_argument("--export", type=Path, default=None, help="write each network in the demo's cache format")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     paths = sorted(args.models.glob("*.keras"))
     if not paths:
-        print(f"bench_ensemble: no .keras files in {args.models}", file=sys.stderr)
+        print(f"bench_ensemble: no .keras files in {args.models}: train them first (see --help)", file=sys.stderr)
+        return 2
+    if not args.data.is_file():
+        print(f"bench_ensemble: no split at {args.data}: python -m bench.bench_training --write-npz", file=sys.stderr)
         return 2
     data = load_test_split(args.data)
-    training_file = args.models / "results.json"
-    trained = {}
-    if training_file.is_file():
-        summary = json.loads(training_file.read_text(encoding="utf-8"))
-        trained = {row["network"]: {**row, "device": summary.get("device")} for row in summary["results"]}
+    trained = training_runs(args.models)
 
     networks, probabilities = [], {}
     for path in paths:
@@ -187,7 +196,95 @@ def main(argv: list[str]) -> int:
     if args.out:
         result = {"networks": networks, "ensembles": ensembles, "cross_fitted": fitted, "anchor": ANCHOR}
         args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    record_results(argv, networks, trained, ensembles, fitted, len(data["y_test"]))
     return 0
+
+
+def training_runs(folder: Path) -> dict[str, dict[str, Any]]:
+    """network -> its row in the gpu_train runs' results*.json (epochs, images/s, wall time), with the device."""
+    trained: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("results*.json")):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        for row in summary["results"]:
+            trained[row["network"]] = {**row, "device": summary.get("device")}
+    return trained
+
+
+def record_results(
+    argv: list[str],
+    networks: list[dict[str, Any]],
+    trained: dict[str, dict[str, Any]],
+    ensembles: list[dict[str, Any]],
+    fitted: dict[str, Any],
+    test_size: int,
+) -> None:
+    from bench.results import Table, record, this_command
+
+    anchor_row: list[Cell] = ["EMNIST Balanced state of the art (anchor)", None, None, None, f"≈ {ANCHOR:.0%}"]
+    anchor_row += [None] * 5
+    network_rows: list[list[Cell]] = [anchor_row]
+    for row in sorted(networks, key=lambda row: row["litert_accuracy"], reverse=True):
+        run = trained.get(row["network"], {})
+        network_rows.append(
+            [
+                row["network"],
+                run.get("epochs"),
+                run.get("train_images_per_s"),
+                None if run.get("wall_s") is None else round(run["wall_s"] / 60, 1),
+                f"{row['keras_accuracy']:.2%}",
+                f"{row['litert_accuracy']:.2%}",
+                f"{row['int8_accuracy']:.2%}" + ("" if row["int8_kept"] else " (not kept)"),
+                f"{row['litert_agreement']:.2%}",
+                row["litert_ms_per_image"],
+                row["parameters"],
+            ]
+        )
+    best_single = max(row["litert_accuracy"] for row in networks)
+    ensemble_rows: list[list[Cell]] = [
+        [row["members"], "equal", f"{row['accuracy']:.2%}", f"{(row['accuracy'] - best_single) * 100:+.2f}"]
+        for row in ensembles[:8]
+    ]
+    ensemble_rows.append(
+        [
+            fitted["members"],
+            "cross-fitted on test halves",
+            f"{fitted['accuracy']:.2%}",
+            f"{(fitted['accuracy'] - best_single) * 100:+.2f}",
+        ]
+    )
+    devices = sorted({str(run.get("device")) for run in trained.values()})
+    record(
+        "ensemble",
+        command=this_command("bench.bench_ensemble", argv),
+        title="Fully trained networks and their ensembles on the balanced-equivalent test split",
+        tables=[
+            Table(
+                caption=f"each network ({test_size:,} test images; trained on {', '.join(devices) or 'unknown'})",
+                columns=[
+                    "network",
+                    "epochs",
+                    "train images/s",
+                    "wall time (min)",
+                    "Keras accuracy",
+                    "LiteRT accuracy",
+                    "int8 accuracy",
+                    "LiteRT = Keras top-1",
+                    "LiteRT ms/image (batch 256)",
+                    "parameters",
+                ],
+                rows=network_rows,
+            ),
+            Table(
+                caption="ensembles (the best eight with equal weights, and all members with fitted weights)",
+                columns=["members", "weights", "accuracy", "points on the best single network"],
+                rows=ensemble_rows,
+            ),
+        ],
+        notes=[
+            f"goal (issue 6): an ensemble at ≥ {ANCHOR:.0%}, above every single network",
+            "fitted weights: fitted on one half of the test split, scored on the other, both ways, averaged",
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
     .venv/bin/python -m bench.bench_training [--images N] [--networks resnet cnn2 ...] [--emnist PATH]
     .venv/bin/python -m bench.bench_training --write-npz .gpu/split.npz      # the split for bench/gpu_train.py
-    .venv/bin/python -m bench.bench_training --evaluate model.keras           # a trained model on the test split
 
 The data is the balanced-equivalent split exactly as `drcaptcha import-emnist` builds it (the importer's own
 functions, seed 0). Each network trains one warm-up epoch (it pays for tracing) and one timed epoch on the
@@ -13,16 +12,17 @@ it. Full training runs on a GPU: bench/gpu_train.py. Results go in docs/BENCHMAR
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.results import Cell, Table, record, this_command
 from drcaptcha_ops.emnist import load_emnist
 
 DEFAULT_EMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"
@@ -65,53 +65,35 @@ def bench_network(name: str, data: dict[str, np.ndarray], images: int, batch_siz
     }
 
 
-def evaluate_keras_file(path: Path, data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Accuracy of a saved model on the test split, with Keras and with its LiteRT export, and their agreement."""
-    import keras
-
-    import drcaptcha_train.networks  # noqa: F401 - registers the custom augmentation layer
-    from drcaptcha.ensembles import LiteModel, evaluate_predictions
-    from drcaptcha_train.export import int8_tflite_model, tflite_model, top1_agreement
-    from drcaptcha_train.train import predict
-
-    model = keras.models.load_model(path, compile=False)
-    keras_probabilities = predict(model, data["x_test"])
-    tflite = tflite_model(model)
-    lite_probabilities = LiteModel(tflite).predict(data["x_test"])
-    int8 = int8_tflite_model(model, data["x_train"])
-    int8_probabilities = LiteModel(int8).predict(data["x_test"])
-    return {
-        "keras_accuracy": evaluate_predictions(keras_probabilities, data["y_test"]).accuracy,
-        "litert_accuracy": evaluate_predictions(lite_probabilities, data["y_test"]).accuracy,
-        "int8_accuracy": evaluate_predictions(int8_probabilities, data["y_test"]).accuracy,
-        "litert_agreement": top1_agreement(keras_probabilities, lite_probabilities),
-        "tflite_bytes": len(tflite),
-        "int8_bytes": len(int8),
-    }
+ROW_KEYS = ("network", "parameters", "train_images_per_s", "full_epoch_minutes", "litert_ms_per_image")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--emnist", type=Path, default=DEFAULT_EMNIST)
     parser.add_argument("--images", type=int, default=1024, help="images in each of the two epochs")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--networks", nargs="*", default=["nn", "dnn", "cnn1", "cnn2", "resnet"])
+    parser.add_argument("--networks", nargs="*", default=["nn", "dnn", "cnn1", "cnn2", "resnet", "vgg"])
     parser.add_argument("--write-npz", type=Path, help="write the split as a compressed .npz and stop")
-    parser.add_argument("--evaluate", type=Path, help="evaluate this .keras file on the test split and stop")
-    args = parser.parse_args()
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
 
     data = load_split(args.emnist)
     if args.write_npz:
         args.write_npz.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(args.write_npz, **data)
+        np.savez_compressed(
+            args.write_npz,
+            x_train=data["x_train"],
+            y_train=data["y_train"],
+            x_test=data["x_test"],
+            y_test=data["y_test"],
+        )
         print(f"wrote {args.write_npz}: train {len(data['y_train'])}, test {len(data['y_test'])}")
-        return
-    if args.evaluate:
-        print(json.dumps(evaluate_keras_file(args.evaluate, data), indent=2))
         return
     print(f"CPU: {platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print("| network | parameters | train images/s | one full epoch (min) | LiteRT ms/image |")
     print("| --- | --- | --- | --- | --- |")
+    rows: list[list[Cell]] = []
     for name in args.networks:
         row = bench_network(name, data, args.images, args.batch_size)
         print(
@@ -119,7 +101,21 @@ def main() -> None:
             f"{row['full_epoch_minutes']} | {row['litert_ms_per_image']} |",
             flush=True,
         )
+        rows.append([row[key] for key in ROW_KEYS])
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    record(
+        "training",
+        command=this_command("bench.bench_training", argv),
+        title="Training throughput of every network on this machine, and LiteRT inference of each export",
+        tables=[
+            Table(
+                caption=f"one warm-up and one timed epoch of {args.images:,} images, batch {args.batch_size}",
+                columns=["network", "parameters", "train images/s", "one full epoch (min)", "LiteRT ms/image"],
+                rows=rows,
+            )
+        ],
+        notes=["a full epoch is the 197,368 training images, extrapolated from the timed epoch"],
+    )
 
 
 if __name__ == "__main__":
