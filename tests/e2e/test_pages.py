@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.support import BrowserPage, Stack, right_answer
@@ -91,7 +96,13 @@ def test_the_canvas_page_shows_the_top_three_for_a_drawn_stroke(
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] * (0.15 + 0.07 * step))
         page.mouse.up()
 
-    # Then the page shows exactly the service's predictions: at most three, each with its label and probability
+    # Then the drawing went up scaled down to 128x128, with the stroke still in it
+    sent = json.loads(recognized.value.request.post_data or "{}")["image"]
+    drawing = Image.open(io.BytesIO(base64.b64decode(sent.split(",", 1)[1])))
+    assert drawing.size == (128, 128)
+    assert np.asarray(drawing.convert("L")).min() < 64
+
+    # And the page shows exactly the service's predictions: at most three, each with its label and probability
     assert recognized.value.ok
     answered = recognized.value.json()["predictions"]
     assert len(answered) <= 3
