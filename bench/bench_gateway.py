@@ -1,13 +1,20 @@
 """Benchmark: challenge + answer pairs over HTTP through the local gateway and the embedded moto server.
 
-    .venv/bin/python -m bench.bench_gateway [--pairs N] [--clients C] [PATH]   (default: ../shared/data/emnist)
+    .venv/bin/python -m bench.bench_gateway [--pairs N] [--clients C[,C...]] [--rounds R] [--limit N] [PATH]
+    (PATH defaults to ../shared/data/emnist)
 
-It starts its own emulator, imports EMNIST and removes 5,000 labels, registers a site, starts the gateway on a
-free port, warms it up, and then runs N pairs from C client threads (each pair: GET /v1/challenge, then
-POST /v1/answer with the right answer, read from the Challenges table outside the timed requests). It prints
-latency percentiles and throughput, and how the time splits between rendering and the rest. Results go in
-bench/results/gateway.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md, section "Gateway
-throughput".
+It starts its own emulator, imports EMNIST (all of it, or `--limit` images) and removes 5,000 labels
+(`--removed-labels`), registers a site, starts the gateway on a free port, warms it up, and then runs N pairs
+for each number of client threads in `--clients` (default 1,4). Each pair: GET /v1/challenge, then
+POST /v1/answer with the right answer, read from the Challenges table outside the timed requests.
+
+Every client count is measured in the same run (issue 9: "each side-by-side comparison is measured in one run"),
+and in turns: `--rounds` rounds, each running N / R pairs for every client count, one count after the other.
+Every pair adds a challenge to the table that moto deep-copies on each transaction, so a count measured after
+the others would meet a bigger table; in turns, every count sees the same growth and the same changes in the
+machine's load. It prints throughput and latency percentiles per client count, and how the time splits between
+rendering and the rest. Results go in bench/results/gateway.json, and from there (`python -m bench.report`) in
+docs/BENCHMARKS.md, section "Gateway throughput".
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import time
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -82,18 +90,75 @@ def render_cost(rounds: int = 200) -> float:
     return (time.perf_counter() - started) / rounds
 
 
+def client_counts(text: str) -> list[int]:
+    """`--clients 1,4` -> [1, 4]: each a positive number of client threads, no repeats."""
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,4; got {text!r}") from None
+    if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(f"expected distinct numbers of at least 1, e.g. 1,4; got {text!r}")
+    return counts
+
+
+@dataclass
+class Setting:
+    """What one client count measured, summed over its turns."""
+
+    clients: int
+    results: list[tuple[float, float, bool]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def run_turn(self, url: str, site_key: str, pairs: int) -> None:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.clients) as pool:
+            self.results += pool.map(lambda _: one_pair(url, site_key), range(pairs))
+        self.seconds += time.perf_counter() - started
+
+    def latencies(self) -> dict[str, list[float]]:
+        challenges = [result[0] for result in self.results]
+        answers = [result[1] for result in self.results]
+        return {
+            "challenge": challenges,
+            "answer": answers,
+            "pair": [challenge + answer for challenge, answer in zip(challenges, answers, strict=True)],
+        }
+
+    @property
+    def passed(self) -> int:
+        return sum(result[2] for result in self.results)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return len(self.results) / self.seconds
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
-    parser.add_argument("--pairs", type=int, default=300)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=300, help="timed pairs per client count (default 300)")
+    parser.add_argument(
+        "--clients",
+        type=client_counts,
+        default=[1, 4],
+        help="client threads; every count of a comma-separated list is measured (default 1,4)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="turns each client count takes (default 5)")
+    parser.add_argument("--limit", type=int, default=None, help="EMNIST images imported (default: all)")
+    parser.add_argument("--removed-labels", type=int, default=REMOVED_LABELS, help="unlabelled glyphs (default 5000)")
     args = parser.parse_args(argv)
+    if args.rounds < 1 or args.pairs < args.rounds:
+        parser.error("--rounds must be at least 1, and --pairs at least --rounds")
+    settings = [Setting(clients) for clients in args.clients]
+    # Each round's share of the pairs: the first rounds take the remainder, so every count runs exactly --pairs.
+    turns = [args.pairs // args.rounds + (turn < args.pairs % args.rounds) for turn in range(args.rounds)]
+    total_pairs = args.pairs * len(settings) + WARMUP_PAIRS
     # All requests come from 127.0.0.1: a limit above the run keeps the rate limiter counting but never refusing.
-    with patch.dict(os.environ, {"RATE_LIMIT_CHALLENGES": str(10 * (args.pairs + WARMUP_PAIRS))}):
+    with patch.dict(os.environ, {"RATE_LIMIT_CHALLENGES": str(10 * total_pairs)}):
         reset_settings()
         with running_emulator():
-            import_emnist(args.source, progress=False)
-            remove_labels(REMOVED_LABELS, progress=False)
+            import_emnist(args.source, limit=args.limit, progress=False)
+            remove_labels(args.removed_labels, progress=False)
             site = sites.create_site("bench.example")
             with running_gateway() as url:
                 # The gateway exports the template's environment, where the signing key is a deploy parameter.
@@ -101,53 +166,71 @@ def main(argv: list[str]) -> int:
                 reset_settings()
                 for _ in range(WARMUP_PAIRS):
                     one_pair(url, site.site_key)
-                started = time.perf_counter()
-                with ThreadPoolExecutor(max_workers=args.clients) as pool:
-                    results = list(pool.map(lambda _: one_pair(url, site.site_key), range(args.pairs)))
-                elapsed = time.perf_counter() - started
+                for pairs in turns:
+                    for setting in settings:
+                        setting.run_turn(url, site.site_key, pairs)
             render_seconds = render_cost()
     reset_settings()
 
-    challenges = [result[0] for result in results]
-    answers = [result[1] for result in results]
-    pairs = [result[0] + result[1] for result in results]
-    passed = sum(result[2] for result in results)
+    counts = ", ".join(str(setting.clients) for setting in settings)
     print(
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{threading.active_count()} threads; {args.pairs} pairs from {args.clients} clients in {elapsed:.1f} s"
+        f"{threading.active_count()} threads; {args.pairs} pairs for each of {counts} clients, "
+        f"in {args.rounds} rounds of turns"
     )
-    print(f"throughput: {args.pairs / elapsed:.1f} pairs/s; passed {passed}/{args.pairs}")
-    for name, values in (("challenge", challenges), ("answer", answers), ("pair", pairs)):
+    for setting in settings:
         print(
-            f"{name:<10} p50 {percentile(values, 0.5) * 1000:7.1f} ms   p99 {percentile(values, 0.99) * 1000:7.1f} ms"
-            f"   mean {statistics.fmean(values) * 1000:7.1f} ms"
+            f"\n{setting.clients} clients: {setting.pairs_per_second:.1f} pairs/s "
+            f"({len(setting.results)} pairs in {setting.seconds:.1f} s); passed {setting.passed}/{len(setting.results)}"
         )
-    print(f"render_captcha alone: {render_seconds * 1000:.1f} ms a challenge (same process, after the run)")
+        for name, values in setting.latencies().items():
+            print(
+                f"  {name:<10} p50 {percentile(values, 0.5) * 1000:7.1f} ms   "
+                f"p99 {percentile(values, 0.99) * 1000:7.1f} ms   mean {statistics.fmean(values) * 1000:7.1f} ms"
+            )
+    print(f"\nrender_captcha alone: {render_seconds * 1000:.1f} ms a challenge (same process, after the run)")
     record(
         "gateway",
         command=this_command("bench.bench_gateway", argv),
-        title="Challenge + answer pairs over HTTP through the local gateway",
+        title="Challenge + answer pairs over HTTP through the local gateway, every client count in one run",
         tables=[
             Table(
-                caption=f"{args.pairs} pairs after {WARMUP_PAIRS} warm-up pairs",
+                caption=(
+                    f"{args.pairs} pairs per client count after {WARMUP_PAIRS} warm-up pairs, "
+                    f"the counts taking turns over {args.rounds} rounds"
+                ),
                 columns=["clients", "pairs/s", "passed", "seconds"],
-                rows=[[args.clients, args.pairs / elapsed, f"{passed}/{args.pairs}", elapsed]],
+                rows=[
+                    [
+                        setting.clients,
+                        setting.pairs_per_second,
+                        f"{setting.passed}/{len(setting.results)}",
+                        setting.seconds,
+                    ]
+                    for setting in settings
+                ],
             ),
             Table(
                 caption="Latency (ms)",
-                columns=["request", "p50", "p99", "mean"],
+                columns=["clients", "request", "p50", "p99", "mean"],
                 rows=[
                     [
+                        setting.clients,
                         name,
                         percentile(values, 0.5) * 1000,
                         percentile(values, 0.99) * 1000,
                         statistics.fmean(values) * 1000,
                     ]
-                    for name, values in (("challenge", challenges), ("answer", answers), ("pair", pairs))
+                    for setting in settings
+                    for name, values in setting.latencies().items()
                 ],
             ),
         ],
-        notes=[f"render_captcha alone: {render_seconds * 1000:.1f} ms a challenge (same process, after the run)"],
+        notes=[
+            f"data: EMNIST {'all images' if args.limit is None else f'{args.limit} images'}, "
+            f"{args.removed_labels} labels removed",
+            f"render_captcha alone: {render_seconds * 1000:.1f} ms a challenge (same process, after the run)",
+        ],
     )
     return 0
 

@@ -1,15 +1,19 @@
 """Benchmark: rendering a 6-glyph captcha against the PyPI `captcha` package, in the same run.
 
-    .venv/bin/python -m bench.bench_render [--images N] [--burst K] [--emnist PATH]
+    .venv/bin/python -m bench.bench_render [--images N] [--burst K[,K...]] [--emnist PATH]
 
 Both renderers make one PNG per call: ours from six EMNIST glyphs (`drcaptcha.render.render_captcha`, 320x80,
 grey), theirs from six characters (`captcha.image.ImageCaptcha().generate("ABC123")`, 160x60, RGB, its
 default size).
 
 How it measures, for a shared machine whose load changes from second to second:
-- The renderers take turns in one loop, A, B, A, B, ..., K images a turn (`--burst`, default 1), so a busy
-  neighbour slows both alike. With K = 1 each call starts with caches that the other renderer has just
-  filled with its own code and data; a larger K lets a renderer run warm after its first image.
+- The renderers take turns in one loop, A, B, A, B, ..., K images a turn (a burst), so a busy neighbour slows
+  both alike. With K = 1 each call starts with caches that the other renderer has just filled with its own
+  code and data ("cold"); a larger K lets a renderer run warm after its first image.
+- Every burst mode of `--burst` (default 1,10) is measured in the same run, for issue 9's "each side-by-side
+  comparison is measured in one run": the modes are interleaved too. A round gives every mode the same number
+  of images per renderer (the least common multiple of the bursts), one mode after the other, and the run is
+  `--images` / that many rounds, so a change in the machine's load reaches every mode and renderer alike.
 - Every image is timed twice: CPU time of this thread (`time.thread_time`, which leaves out the time the
   scheduler gave to other processes) and wall time (`time.perf_counter`). Medians are the headline: a few
   calls that a neighbour's burst or the garbage collector hit would move a mean a lot.
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import math
 import os
 import platform
 import statistics
@@ -73,14 +78,43 @@ def summary_ms(wall: list[float], cpu: list[float]) -> dict[str, float]:
     }
 
 
+def burst_list(text: str) -> list[int]:
+    """`--burst 1,10` -> [1, 10]: each a positive number of images a turn, no repeats."""
+    try:
+        bursts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,10; got {text!r}") from None
+    if not bursts or min(bursts) < 1 or len(set(bursts)) != len(bursts):
+        raise argparse.ArgumentTypeError(f"expected distinct numbers of at least 1, e.g. 1,10; got {text!r}")
+    return bursts
+
+
+def mode_results(wall: dict[str, list[float]], cpu: dict[str, list[float]], sizes: dict[str, int]) -> dict[str, Any]:
+    """One burst mode's figures: each renderer's summary, ours over theirs, and the verdict on the goal."""
+    renderers = {name: {**summary_ms(wall[name], cpu[name]), "png_bytes": sizes[name]} for name in wall}
+    ours, theirs = renderers.values()
+    results: dict[str, Any] = {"renderers": renderers}
+    for key in ("cpu_p50_ms", "p50_ms", "cpu_mean_ms", "mean_ms"):
+        results[f"speedup_{key.removesuffix('_ms')}"] = theirs[key] / ours[key]
+    results["goal_met"] = results["speedup_cpu_p50"] >= GOAL_RATIO
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=1000, help="images per renderer (default 1000)")
-    parser.add_argument("--burst", type=int, default=1, help="images a renderer makes per turn (default 1)")
+    parser.add_argument("--images", type=int, default=1000, help="images per renderer and burst mode (default 1000)")
+    parser.add_argument(
+        "--burst",
+        type=burst_list,
+        default=[1, 10],
+        help="images a renderer makes per turn; each mode of a comma-separated list is measured (default 1,10)",
+    )
     parser.add_argument("--emnist", type=Path, default=DEFAULT_EMNIST, help="folder of the EMNIST gzip files")
     args = parser.parse_args(argv)
-    if args.images < 1 or args.burst < 1:
-        parser.error("--images and --burst must be at least 1")
+    bursts: list[int] = args.burst
+    per_round = math.lcm(*bursts)
+    if args.images < per_round:
+        parser.error(f"--images must be at least {per_round} (the least common multiple of --burst)")
 
     glyphs = six_glyphs(args.emnist)
     rng = np.random.default_rng()
@@ -92,60 +126,71 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sizes = {name: len(render()) for name, render in renderers.items()}
     for render in renderers.values():
         time_calls(render, WARM_UP, [], [])
-    wall: dict[str, list[float]] = {name: [] for name in renderers}
-    cpu: dict[str, list[float]] = {name: [] for name in renderers}
+    wall: dict[int, dict[str, list[float]]] = {burst: {name: [] for name in renderers} for burst in bursts}
+    cpu: dict[int, dict[str, list[float]]] = {burst: {name: [] for name in renderers} for burst in bursts}
     load_before = os.getloadavg()[0]
-    turns = max(1, args.images // args.burst)
-    for _ in range(turns):
-        for name, render in renderers.items():
-            time_calls(render, args.burst, wall[name], cpu[name])
+    rounds = args.images // per_round
+    for _ in range(rounds):
+        for burst in bursts:
+            for _ in range(per_round // burst):
+                for name, render in renderers.items():
+                    time_calls(render, burst, wall[burst][name], cpu[burst][name])
     load_after = os.getloadavg()[0]
 
     results: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "load_average": (load_before, load_after),
-        "images": turns * args.burst,
-        "burst": args.burst,
-        "renderers": {name: {**summary_ms(wall[name], cpu[name]), "png_bytes": sizes[name]} for name in renderers},
+        "images": rounds * per_round,
+        "bursts": bursts,
+        "modes": {burst: mode_results(wall[burst], cpu[burst], sizes) for burst in bursts},
     }
-    ours, theirs = (results["renderers"][name] for name in renderers)
-    for key in ("cpu_p50_ms", "p50_ms", "cpu_mean_ms", "mean_ms"):
-        results[f"speedup_{key.removesuffix('_ms')}"] = theirs[key] / ours[key]
-    results["goal_met"] = results["speedup_cpu_p50"] >= GOAL_RATIO
 
+    modes = ", ".join(f"{burst} a turn" for burst in bursts)
     print(
-        f"{results['images']} images each, {args.burst} a turn, alternating; {results['machine']}; "
-        f"load average {load_before:.1f} -> {load_after:.1f}\n"
+        f"{results['images']} images per renderer and mode ({modes}), alternating, modes interleaved; "
+        f"{results['machine']}; load average {load_before:.1f} -> {load_after:.1f}\n"
     )
-    print("| renderer | CPU p50 ms | CPU mean ms | wall p50 ms | wall mean ms | wall p99 ms | PNG bytes |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, row in results["renderers"].items():
+    print("| burst | renderer | CPU p50 ms | CPU mean ms | wall p50 ms | wall mean ms | wall p99 ms | PNG bytes |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for burst, mode in results["modes"].items():
+        for name, row in mode["renderers"].items():
+            print(
+                f"| {burst} | {name} | {row['cpu_p50_ms']:.3f} | {row['cpu_mean_ms']:.3f} | {row['p50_ms']:.3f} "
+                f"| {row['mean_ms']:.3f} | {row['p99_ms']:.3f} | {row['png_bytes']} |"
+            )
+    print()
+    for burst, mode in results["modes"].items():
         print(
-            f"| {name} | {row['cpu_p50_ms']:.3f} | {row['cpu_mean_ms']:.3f} | {row['p50_ms']:.3f} "
-            f"| {row['mean_ms']:.3f} | {row['p99_ms']:.3f} | {row['png_bytes']} |"
+            f"speed-up, {burst} a turn: {mode['speedup_cpu_p50']:.1f}x in median CPU time, "
+            f"{mode['speedup_p50']:.1f}x in median wall time, {mode['speedup_cpu_mean']:.1f}x / "
+            f"{mode['speedup_mean']:.1f}x on the means (goal {GOAL_RATIO:.0f}x in median CPU time: "
+            f"{verdict(mode)})"
         )
-    verdict = "met" if results["goal_met"] else "not met"
-    print(
-        f"\nspeed-up: {results['speedup_cpu_p50']:.1f}x in median CPU time, {results['speedup_p50']:.1f}x in "
-        f"median wall time, {results['speedup_cpu_mean']:.1f}x / {results['speedup_mean']:.1f}x on the means "
-        f"(goal {GOAL_RATIO:.0f}x in median CPU time: {verdict})"
-    )
-    record_results(results, argv, verdict)
+    record_results(results, argv)
     return results
 
 
-def record_results(results: dict[str, Any], argv: list[str] | None, verdict: str) -> None:
+def verdict(mode: dict[str, Any]) -> str:
+    return "met" if mode["goal_met"] else "not met"
+
+
+def record_results(results: dict[str, Any], argv: list[str] | None) -> None:
     versions = ", ".join(f"{name} {importlib.metadata.version(name)}" for name in ("numpy", "Pillow", "captcha"))
+    bursts = ", ".join(str(burst) for burst in results["bursts"])
     record(
         "render",
         command=this_command("bench.bench_render", argv),
-        title="Captcha rendering against the captcha package, in one run",
+        title="Captcha rendering against the captcha package, every burst mode in one run",
         tables=[
             Table(
-                caption=f"ms per image, {results['images']} images each, {results['burst']} a turn, alternating",
-                columns=["renderer", "CPU p50", "CPU mean", "wall p50", "wall mean", "wall p99", "PNG bytes"],
+                caption=(
+                    f"ms per image, {results['images']} images per renderer and burst mode ({bursts} a turn), "
+                    "alternating, modes interleaved"
+                ),
+                columns=["burst", "renderer", "CPU p50", "CPU mean", "wall p50", "wall mean", "wall p99", "PNG bytes"],
                 rows=[
                     [
+                        burst,
                         name,
                         row["cpu_p50_ms"],
                         row["cpu_mean_ms"],
@@ -154,20 +199,23 @@ def record_results(results: dict[str, Any], argv: list[str] | None, verdict: str
                         row["p99_ms"],
                         row["png_bytes"],
                     ]
-                    for name, row in results["renderers"].items()
+                    for burst, mode in results["modes"].items()
+                    for name, row in mode["renderers"].items()
                 ],
             ),
             Table(
-                caption="Speed-up of render_captcha over captcha",
-                columns=["CPU p50", "wall p50", "CPU mean", "wall mean", f"goal {GOAL_RATIO:.0f}x (CPU p50)"],
+                caption="Speed-up of render_captcha over captcha, per burst mode",
+                columns=["burst", "CPU p50", "wall p50", "CPU mean", "wall mean", f"goal {GOAL_RATIO:.0f}x (CPU p50)"],
                 rows=[
                     [
-                        f"{results['speedup_cpu_p50']:.1f}x",
-                        f"{results['speedup_p50']:.1f}x",
-                        f"{results['speedup_cpu_mean']:.1f}x",
-                        f"{results['speedup_mean']:.1f}x",
-                        verdict,
+                        burst,
+                        f"{mode['speedup_cpu_p50']:.1f}x",
+                        f"{mode['speedup_p50']:.1f}x",
+                        f"{mode['speedup_cpu_mean']:.1f}x",
+                        f"{mode['speedup_mean']:.1f}x",
+                        verdict(mode),
                     ]
+                    for burst, mode in results["modes"].items()
                 ],
             ),
         ],
