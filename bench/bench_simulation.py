@@ -8,11 +8,12 @@ as there are challenges), through the library functions the handlers call:
 - `no-warp`, `no-hard-selection`: the same crowd with the warp, or the hard-glyph preference, switched off;
 - `spam-10`, `spam-20`, `spam-30`: that share of the crowd blind spammers;
 - `collude-20`: 20% informed colluders.
-Bots and the humans' hard glyphs use the active ensemble, else the demo's quick cnn2 network (cached in
-.drcaptcha/cache after its first training). Results: one JSON file, a summary table on stdout, and two plots:
-docs/plots/accuracy_by_votes.png and docs/plots/pass_rates_by_spam.png. The scenarios this run measured go in
-bench/results/simulation.json, and from there (`python -m bench.report`) in docs/BENCHMARKS.md, section "Crowd
-simulation".
+Bots and the humans' hard glyphs use the networks of `--network-dir` (fully trained ones, exported by
+bench_ensemble), else the demo's quick cnn2 network (cached in .drcaptcha/cache after its first training).
+Results: one JSON file, a summary table on stdout, and two plots: docs/plots/accuracy_by_votes.png and
+docs/plots/pass_rates_by_spam.png. The scenarios go in bench/results/simulation.json (with those of `--plot-with`,
+when a run is split over two invocations with `--only`), and from there (`python -m bench.report`) in
+docs/BENCHMARKS.md, section "Crowd simulation".
 """
 
 from __future__ import annotations
@@ -236,17 +237,22 @@ def main() -> int:
             Table(
                 caption=f"{args.challenges} challenges, {args.humans} humans, {args.limit:,} EMNIST images a scenario",
                 columns=SUMMARY_COLUMNS,
-                rows=summary_rows(measured),
+                rows=summary_rows(results),
             ),
             Table(
                 caption="scored glyphs: accuracy per glyph, and pass rates under the live rule and with one wrong "
                 "scored glyph tolerated, judged on the same recorded attempts",
                 columns=SCORING_COLUMNS,
-                rows=scoring_rows(measured),
+                rows=scoring_rows(results),
             ),
-            *projection_tables(measured),
+            *projection_tables(results),
         ],
-        notes=["only the scenarios this run measured (not those of --plot-with)"] if args.plot_with else None,
+        notes=[
+            f"{', '.join(sorted(set(results) - set(measured)))} measured by an earlier invocation with the same "
+            f"options (another --only), read from {args.plot_with}; the others by this one"
+        ]
+        if set(results) - set(measured)
+        else None,
     )
     return 0
 
