@@ -83,7 +83,11 @@ def timed_json(url: str, body: bytes | None, content_type: str) -> tuple[float, 
         with urllib.request.urlopen(request, timeout=60) as response:
             status, payload = response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        status, payload = error.code, None
+        # Keep the service's error body ({"error": {"code", "message"}}), so a failure says what it was.
+        try:
+            status, payload = error.code, json.loads(error.read())
+        except ValueError:
+            status, payload = error.code, None
     return time.perf_counter() - started, status, payload
 
 
