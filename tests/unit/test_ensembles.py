@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from drcaptcha.ensembles import (
     build_manifest,
@@ -30,6 +31,8 @@ class MemoryStore:
         self.objects: dict[str, bytes] = {}
 
     def get_bytes(self, key: str) -> bytes:
+        if key not in self.objects:  # as S3 answers for a missing key
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": key}}, "GetObject")
         return self.objects[key]
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
@@ -147,3 +150,23 @@ def test_the_cli_lists_exactly_the_networks_the_trainer_defines() -> None:
     from drcaptcha_train.networks import NETWORKS
 
     assert tuple(NETWORKS) == NETWORK_NAMES
+
+
+def test_a_network_with_an_int8_model_is_served_int8_and_one_without_keeps_its_float_model(
+    store: MemoryStore,
+) -> None:
+    # Given network a, whose trainer kept an int8 export, and network b, which has only its float model
+    store.objects["networks/a/model.int8.tflite"] = b"model a, int8"
+
+    # When an ensemble of both is built
+    manifest = build_manifest(store, "e1", "pair", [("a", 1.0), ("b", 1.0)])
+
+    # Then a's member is the int8 model, with that model's digest, and b's is its float model
+    a, b = manifest.members
+    assert (a.model_key, a.sha256) == ("networks/a/model.int8.tflite", sha256_hex(b"model a, int8"))
+    assert (b.model_key, b.sha256) == ("networks/b/model.tflite", sha256_hex(b"model b"))
+
+
+def test_a_network_with_no_model_at_all_is_a_clear_error(store: MemoryStore) -> None:
+    with pytest.raises(DataError, match="model of network c"):
+        build_manifest(store, "e1", "ghost", [("c", 1.0)])
