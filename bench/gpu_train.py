@@ -1,10 +1,11 @@
-"""Train every network on the full balanced-equivalent split on a lent GPU, within a wall-clock budget.
+"""Train the networks fully on the balanced-equivalent split, within a wall-clock budget, on a lent GPU or here.
 
-Runs on any Keras 3 backend (JAX on the GPU machine, which has no TensorFlow). The data is the split as an
-.npz (`python -m bench.bench_training --write-npz PATH` writes it). The modern network's epoch count comes
-from a short calibration, so that its whole cosine schedule fits in the budget; the original networks then
-get a few epochs each while time is left. Prints one line per network and writes results.json and resnet.keras
-to --out.
+Runs on any Keras 3 backend (JAX on the GPU machine, which has no TensorFlow; TensorFlow on this CPU). The data
+is the split as an .npz (`python -m bench.bench_training --write-npz PATH` writes it). The modern network's epoch
+count comes from a short calibration, so that its whole cosine schedule fits in the budget (or from
+`--modern-epochs`); the original networks then get a few epochs each while time is left. Prints one line per
+network and writes `results-<networks>.json` and `<modern>.keras` (with `--save-originals`, every `.keras`) to
+--out, where bench/bench_ensemble.py reads them.
 
     KERAS_BACKEND=jax python bench/gpu_train.py --data .gpu/split.npz --out $OUT --budget 450
 """
@@ -164,7 +165,9 @@ def main() -> None:
         "total_s": round(time.perf_counter() - started, 1),
         "networks": list(NETWORKS),
     }
-    (args.out / "results.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    # Named by its networks, so that runs into the same folder keep each other's figures (bench_ensemble reads all).
+    results_file = args.out / f"results-{'-'.join(row['network'] for row in results) or 'none'}.json"
+    results_file.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     for row in results:
         print(
             f"{row['network']:>7}  acc {row['test_accuracy']:.4f}  {row['train_images_per_s']:>9.0f} img/s  "
