@@ -33,8 +33,10 @@ from PIL import Image
 
 from bench.results import Cell, Table, record, this_command
 from drcaptcha import ensemble_admin, recognition
+from drcaptcha.ensembles import read_manifest
 from drcaptcha.glyphs import GlyphStore
 from drcaptcha.models.admin import MemberRequest
+from drcaptcha_ops.demo import restore_cached_network
 from drcaptcha_ops.emulator import running_emulator
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -77,17 +79,31 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--networks", default="vgg,cnn2,nn", help="comma-separated architectures")
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--sides", default="128,280", help="drawing sizes: the canvas sends 128; 280 is the pad")
+    parser.add_argument(
+        "--network-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="fully trained networks (bench_ensemble --export), served as the ensemble instead of --networks",
+    )
     args = parser.parse_args(argv)
-    names = args.networks.split(",")
+    names = [folder.name for folder in args.network_dir] or args.networks.split(",")
     with running_emulator():
-        from drcaptcha_train.job import TrainingOptions, run_training  # TensorFlow: the bench trains, no function
         from tests.fixtures.glyph_data import seed_glyph_store
 
         seeded = seed_glyph_store(train=2000, test=400)
-        for name in names:
-            run_training(TrainingOptions(name, epochs=1, network_id=f"bench-{name}", verbose=0), seeded.store)
-        members = [MemberRequest(network_id=f"bench-{name}", weight=1) for name in names]
+        network_ids = [restore_cached_network(seeded.store, folder) for folder in args.network_dir]
+        if not args.network_dir:
+            from drcaptcha_train.job import TrainingOptions, run_training  # TensorFlow: only when the bench trains
+
+            for name in names:
+                run_training(TrainingOptions(name, epochs=1, network_id=f"bench-{name}", verbose=0), seeded.store)
+            network_ids = [f"bench-{name}" for name in names]
+        members = [MemberRequest(network_id=str(network_id), weight=1) for network_id in network_ids]
         detail = ensemble_admin.create_ensemble("bench", members)
+        served = [
+            member.model_key.rsplit("/", 1)[-1] for member in read_manifest(seeded.store, detail.ensemble_id).members
+        ]
         ensemble_admin.activate_ensemble(detail.ensemble_id)
 
         cold = []
@@ -141,7 +157,7 @@ def main(argv: list[str]) -> int:
         whole_p50, whole_p99 = p50_p99(whole[side])
         rows.append(
             [
-                " + ".join(names),
+                " + ".join(f"{name} ({model})" for name, model in zip(names, served, strict=True)),
                 f"{side}x{side}",
                 round(whole_p50, 2),
                 round(whole_p99, 2),
