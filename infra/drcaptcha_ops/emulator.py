@@ -107,8 +107,12 @@ def running_emulator(port: int = 0, host: str = "127.0.0.1") -> Iterator[Emulato
             point_at(endpoint)
             stack = local_stack()
             export_environment(stack)
-            bootstrap(stack)
-            yield Emulator(server=server, endpoint=endpoint, stack=stack)
+            emulator = Emulator(server=server, endpoint=endpoint, stack=stack)
+            # moto keeps its state in the process, not in the server: an embedded emulator started after another
+            # (the simulation bench runs one per scenario) would otherwise find the earlier one's tables, items
+            # and objects. So each starts empty; one embedded emulator at a time per process.
+            emulator.reset()
+            yield emulator
         finally:
             server.stop()
 

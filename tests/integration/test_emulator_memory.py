@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from moto.core.model_instances import model_data
 from moto.dynamodb.models.dynamo_type import Item
@@ -10,6 +15,7 @@ from moto.dynamodb.models.table import Table
 from drcaptcha import aws
 from drcaptcha_ops.emulator import Emulator
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SEEDED_ITEMS = 20
 TRANSACTIONS = 40
 
@@ -62,3 +68,30 @@ def test_transactions_against_the_emulator_leave_no_tracked_table_copies_behind(
     last = dynamodb.get_item(TableName=table, Key={"site_key": {"S": f"tx-{TRANSACTIONS - 1}"}})["Item"]
     assert last["hits"] == {"N": str(TRANSACTIONS - 1)}
     assert dynamodb.scan(TableName=table, Select="COUNT")["Count"] == SEEDED_ITEMS + TRANSACTIONS
+
+
+SECOND_EMULATOR_SCRIPT = """
+from drcaptcha.models.site import SiteItem
+from drcaptcha_ops.emulator import running_emulator
+with running_emulator():
+    SiteItem(site_key="left-behind", domain="example.com", secret_hash="x", created_at=0).save()
+    print("first", SiteItem.count())
+with running_emulator():
+    print("second", SiteItem.count())
+"""
+
+
+def test_an_embedded_emulator_started_after_another_in_the_same_process_starts_empty(tmp_path: Path) -> None:
+    """In its own process: moto's state is process-wide, and this test must not reset the session's emulator."""
+    # Given a process that starts an embedded emulator, writes a site into it, and stops it
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_ENDPOINT_URL")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "layers/drcaptcha/python"), str(REPO_ROOT / "infra")])
+
+    # When it starts a second one (the simulation bench runs one per scenario)
+    run = subprocess.run(
+        [sys.executable, "-c", SECOND_EMULATOR_SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+
+    # Then the second holds none of the first one's data
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["first", "1", "second", "0"]
