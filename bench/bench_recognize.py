@@ -1,6 +1,9 @@
 """Benchmark: recognize latency in a warm process, and the cold start (imports + active ensemble load).
 
-    .venv/bin/python -m bench.bench_recognize [--networks vgg,cnn2,nn] [--runs 2000] [--sides 128,280]
+    .venv/bin/python -m bench.bench_recognize [--network-dir DIR ...|--networks vgg,cnn2,nn] [--runs 2000]
+
+By default it serves the fully trained vgg, cnn2 and dnn that bench_ensemble exported to
+.drcaptcha/trained/export (int8 where kept), and otherwise trains the `--networks` itself.
 
 It starts its own emulator, seeds 2,000 + 400 real EMNIST glyphs, trains each network for one epoch on CPU
 (latency does not depend on how well a network is trained, only on its architecture), creates and activates
@@ -74,6 +77,34 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, mean {1000 * statistics.fmean(samples):.3f} ms"
 
 
+TRAINED_EXPORT = REPO_ROOT / ".drcaptcha" / "trained" / "export"
+DEFAULT_TRAINED = ("vgg", "cnn2", "dnn")
+
+
+def trained_networks() -> list[Path]:
+    """The fully trained networks bench_ensemble exported, when all of the default three are there."""
+    folders = [TRAINED_EXPORT / name for name in DEFAULT_TRAINED]
+    return folders if all((folder / "item.json").is_file() for folder in folders) else []
+
+
+def activate_bench_ensemble(store: GlyphStore, names: list[str], network_dirs: list[Path]) -> list[str]:
+    """Register the trained networks (or train the named ones for an epoch), make one equal-weight ensemble of
+    them and activate it; returns what each member serves, "int8" or "float"."""
+    network_ids = [restore_cached_network(store, folder) for folder in network_dirs]
+    if not network_dirs:
+        from drcaptcha_train.job import TrainingOptions, run_training  # TensorFlow: only when the bench trains
+
+        for name in names:
+            run_training(TrainingOptions(name, epochs=1, network_id=f"bench-{name}", verbose=0), store)
+        network_ids = [f"bench-{name}" for name in names]
+    members = [MemberRequest(network_id=str(network_id), weight=1) for network_id in network_ids]
+    detail = ensemble_admin.create_ensemble("bench", members)
+    ensemble_admin.activate_ensemble(detail.ensemble_id)
+    return [
+        "int8" if "int8" in member.model_key else "float" for member in read_manifest(store, detail.ensemble_id).members
+    ]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--networks", default="vgg,cnn2,nn", help="comma-separated architectures")
@@ -87,24 +118,14 @@ def main(argv: list[str]) -> int:
         help="fully trained networks (bench_ensemble --export), served as the ensemble instead of --networks",
     )
     args = parser.parse_args(argv)
+    if not args.network_dir and "--networks" not in argv:
+        args.network_dir = trained_networks()
     names = [folder.name for folder in args.network_dir] or args.networks.split(",")
     with running_emulator():
         from tests.fixtures.glyph_data import seed_glyph_store
 
         seeded = seed_glyph_store(train=2000, test=400)
-        network_ids = [restore_cached_network(seeded.store, folder) for folder in args.network_dir]
-        if not args.network_dir:
-            from drcaptcha_train.job import TrainingOptions, run_training  # TensorFlow: only when the bench trains
-
-            for name in names:
-                run_training(TrainingOptions(name, epochs=1, network_id=f"bench-{name}", verbose=0), seeded.store)
-            network_ids = [f"bench-{name}" for name in names]
-        members = [MemberRequest(network_id=str(network_id), weight=1) for network_id in network_ids]
-        detail = ensemble_admin.create_ensemble("bench", members)
-        served = [
-            member.model_key.rsplit("/", 1)[-1] for member in read_manifest(seeded.store, detail.ensemble_id).members
-        ]
-        ensemble_admin.activate_ensemble(detail.ensemble_id)
+        served = activate_bench_ensemble(seeded.store, names, args.network_dir)
 
         cold = []
         for _ in range(5):

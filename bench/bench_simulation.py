@@ -33,6 +33,7 @@ from drcaptcha_ops.demo import find_emnist
 from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, simulate
 
 PLOTS = Path(__file__).resolve().parents[1] / "docs" / "plots"
+TRAINED_VGG = Path(__file__).resolve().parents[1] / ".drcaptcha" / "trained" / "export" / "vgg"
 SPAM_SHARES = (0.1, 0.2, 0.3)
 
 
@@ -192,8 +193,8 @@ def projection_tables(results: dict[str, dict[str, Any]]) -> list[Table]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--challenges", type=int, default=1500)
-    parser.add_argument("--humans", type=int, default=200)
+    parser.add_argument("--challenges", type=int, default=400)
+    parser.add_argument("--humans", type=int, default=100)
     parser.add_argument("--limit", type=int, default=40_000)
     parser.add_argument("--only", nargs="*", help="run only these scenarios")
     parser.add_argument("--out", type=Path, default=Path("bench_simulation.json"))
@@ -203,9 +204,12 @@ def main() -> int:
         type=Path,
         action="append",
         default=[],
-        help="a fully trained network (bench_ensemble --export); repeat for an ensemble; default: the quick cnn2",
+        help="a fully trained network (bench_ensemble --export); repeat for an ensemble; default: the trained "
+        "vgg if exported, else the demo's quick cnn2",
     )
     args = parser.parse_args()
+    if not args.network_dir and (TRAINED_VGG / "item.json").is_file():
+        args.network_dir = [TRAINED_VGG]
     emnist = find_emnist()
     if emnist is None:
         print("bench_simulation: no EMNIST folder found", file=sys.stderr)
