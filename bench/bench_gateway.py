@@ -37,7 +37,7 @@ from unittest.mock import patch
 
 import numpy as np
 
-from bench.results import Table, record, this_command
+from bench.results import Table, distinct_positive_ints, record, this_command
 from drcaptcha import charset, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore
@@ -90,17 +90,6 @@ def render_cost(rounds: int = 200) -> float:
     return (time.perf_counter() - started) / rounds
 
 
-def client_counts(text: str) -> list[int]:
-    """`--clients 1,4` -> [1, 4]: each a positive number of client threads, no repeats."""
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,4; got {text!r}") from None
-    if not counts or min(counts) < 1 or len(set(counts)) != len(counts):
-        raise argparse.ArgumentTypeError(f"expected distinct numbers of at least 1, e.g. 1,4; got {text!r}")
-    return counts
-
-
 @dataclass
 class Setting:
     """What one client count measured, summed over its turns."""
@@ -139,7 +128,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pairs", type=int, default=300, help="timed pairs per client count (default 300)")
     parser.add_argument(
         "--clients",
-        type=client_counts,
+        type=distinct_positive_ints,
         default=[1, 4],
         help="client threads; every count of a comma-separated list is measured (default 1,4)",
     )

@@ -38,7 +38,7 @@ import numpy as np
 from captcha.image import ImageCaptcha
 from numpy.typing import NDArray
 
-from bench.results import Table, record, this_command
+from bench.results import Table, distinct_positive_ints, record, this_command
 from drcaptcha.render import render_captcha
 from drcaptcha_ops.emnist import parse_idx_images
 
@@ -78,17 +78,6 @@ def summary_ms(wall: list[float], cpu: list[float]) -> dict[str, float]:
     }
 
 
-def burst_list(text: str) -> list[int]:
-    """`--burst 1,10` -> [1, 10]: each a positive number of images a turn, no repeats."""
-    try:
-        bursts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,10; got {text!r}") from None
-    if not bursts or min(bursts) < 1 or len(set(bursts)) != len(bursts):
-        raise argparse.ArgumentTypeError(f"expected distinct numbers of at least 1, e.g. 1,10; got {text!r}")
-    return bursts
-
-
 def mode_results(wall: dict[str, list[float]], cpu: dict[str, list[float]], sizes: dict[str, int]) -> dict[str, Any]:
     """One burst mode's figures: each renderer's summary, ours over theirs, and the verdict on the goal."""
     renderers = {name: {**summary_ms(wall[name], cpu[name]), "png_bytes": sizes[name]} for name in wall}
@@ -105,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--images", type=int, default=1000, help="images per renderer and burst mode (default 1000)")
     parser.add_argument(
         "--burst",
-        type=burst_list,
+        type=distinct_positive_ints,
         default=[1, 10],
         help="images a renderer makes per turn; each mode of a comma-separated list is measured (default 1,10)",
     )
