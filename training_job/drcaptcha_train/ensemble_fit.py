@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from drcaptcha.ensemble_admin import ensemble_item
 from drcaptcha.ensembles import (
     LiteModel,
     Probabilities,
@@ -26,7 +27,7 @@ from drcaptcha.ensembles import (
     write_manifest,
 )
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.network import EnsembleItem, NetworkItem
+from drcaptcha.models.network import NetworkItem
 from drcaptcha_train.data import TrainingData
 from drcaptcha_train.errors import NoNetworks
 
@@ -100,15 +101,5 @@ def propose_ensemble(store: GlyphStore, data: TrainingData, name: str | None = N
         }
     )
     key = write_manifest(store, manifest)
-    EnsembleItem(
-        ensemble_id,
-        name=manifest.name,
-        status=manifest.status,
-        manifest_key=key,
-        version=manifest.version,
-        accuracy=evaluation.accuracy,
-        member_weights={member.network_id: member.weight for member in manifest.members},
-        created_at=manifest.created_at,
-        created_by=manifest.created_by,
-    ).save()
+    ensemble_item(manifest).save()
     return key

@@ -111,7 +111,8 @@ def _store(store: GlyphStore, manifest: EnsembleManifest, evaluation: Evaluation
     write_manifest(store, manifest)
 
 
-def _item(manifest: EnsembleManifest) -> EnsembleItem:
+def ensemble_item(manifest: EnsembleManifest) -> EnsembleItem:
+    """The Ensembles table's record of a manifest (the admin function and the job's `--ensemble auto` alike)."""
     return EnsembleItem(
         manifest.ensemble_id,
         name=manifest.name,
@@ -136,7 +137,7 @@ def create_ensemble(
     evaluation = evaluate_manifest(store, manifest)
     manifest = _with_evaluation(manifest, evaluation)
     _store(store, manifest, evaluation)
-    _item(manifest).save(condition=EnsembleItem.ensemble_id.does_not_exist())
+    ensemble_item(manifest).save(condition=EnsembleItem.ensemble_id.does_not_exist())
     return _detail(manifest, evaluation, active_id=None)
 
 
@@ -170,7 +171,7 @@ def update_ensemble(
     edited = _with_evaluation(edited, evaluation)
     _store(store, edited, evaluation)
     try:
-        _item(edited).save(condition=EnsembleItem.version == item.version)
+        ensemble_item(edited).save(condition=EnsembleItem.version == item.version)
     except PutError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             raise Conflict(f"ensemble {ensemble_id} was edited meanwhile; reload it and try again") from error
