@@ -21,14 +21,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from drcaptcha import ensemble_admin
-from drcaptcha.challenges import PassToken, read_token, replace_runtime, sign_token
+from drcaptcha.challenges import PassToken, read_token, sign_token
 from drcaptcha.config import get_settings
 from drcaptcha.ensemble_admin import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.models.admin import MemberRequest
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.template import REPO_ROOT
 from tests.fixtures.tiny_networks import tiny_networks
-from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack, start_captcha_stack
+from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack
 from tests.integration.reliability_support import (
     get_challenge,
     http_json,
@@ -40,12 +40,6 @@ from tests.integration.reliability_support import (
     siteverify,
     template_poller,
 )
-
-
-@pytest.fixture
-def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
-    yield start_captcha_stack(emnist_dir, monkeypatch)
-    replace_runtime(None)
 
 
 def _b64(data: bytes) -> str:

@@ -7,20 +7,16 @@ import json
 import os
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
 import pytest
 
-from drcaptcha import aws, charset
-from drcaptcha.challenges import replace_runtime
+from drcaptcha import charset
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.votes import VoteRecord
 from drcaptcha_ops import cli
-from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway import running_gateway
 from drcaptcha_ops.iam import allows, function_statements
 from drcaptcha_ops.template import local_stack
@@ -32,15 +28,9 @@ from tests.integration.captcha_support import (
     Reply,
     api_event,
     invoke,
-    start_captcha_stack,
     true_labels,
 )
-
-
-@pytest.fixture
-def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
-    yield start_captcha_stack(emnist_dir, monkeypatch)
-    replace_runtime(None)
+from tests.integration.reliability_support import stream_votes
 
 
 def get_challenge(sitekey: str, source_ip: str = "203.0.113.7") -> Reply:
@@ -59,19 +49,6 @@ def siteverify(secret: str, response: str, **extra: str) -> Reply:
         siteverify_app.handler,
         api_event("POST", "/v1/siteverify", json_body={"secret": secret, "response": response, **extra}),
     )
-
-
-def stream_votes() -> list[VoteRecord]:
-    kinesis = aws.client("kinesis")
-    stream = get_settings().votes_stream
-    votes = []
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records = kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
-        votes += [VoteRecord.model_validate_json(record["Data"]) for record in records]
-    return votes
 
 
 def test_a_visitor_who_reads_the_glyphs_passes_and_the_site_verifies_the_token_once(stack: CaptchaStack) -> None:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from drcaptcha.challenges import replace_runtime
-from drcaptcha_ops.emulator import Emulator
 from functions.captcha import app as captcha_app
-from tests.integration.captcha_support import CaptchaStack, Reply, api_event, invoke, start_captcha_stack
-
-
-@pytest.fixture
-def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
-    yield start_captcha_stack(emnist_dir, monkeypatch)
-    replace_runtime(None)
+from tests.integration.captcha_support import CaptchaStack, Reply, api_event, invoke
 
 
 def get_captcha() -> Reply:

@@ -5,26 +5,16 @@ from __future__ import annotations
 import json
 import urllib.parse
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from drcaptcha import sites
-from drcaptcha.challenges import replace_runtime
 from drcaptcha.config import get_settings
 from drcaptcha.models.site import SiteItem
 from drcaptcha_ops import cli
-from drcaptcha_ops.emulator import Emulator
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
-from tests.integration.captcha_support import CaptchaStack, Reply, api_event, invoke, start_captcha_stack
-
-
-@pytest.fixture
-def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
-    yield start_captcha_stack(emnist_dir, monkeypatch)
-    replace_runtime(None)
+from tests.integration.captcha_support import CaptchaStack, Reply, api_event, invoke
 
 
 def pass_token(stack: CaptchaStack, site_key: str) -> str:
