@@ -37,6 +37,7 @@ from bench.results import Cell
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAINED = REPO_ROOT / ".drcaptcha" / "trained"
+TRAINED_EXPORT = TRAINED / "export"  # what --export is given by convention; other benches read it
 ANCHOR = 0.91  # the published state of the art on EMNIST Balanced, about 91%
 
 
@@ -128,6 +129,8 @@ def cross_fitted(
 
 def export_cached_network(folder: Path, row: dict[str, Any], files: dict[str, bytes], trained: dict[str, Any]) -> None:
     """The demo's cache format (drcaptcha_ops.demo.restore_cached_network registers it in a stack)."""
+    from drcaptcha_ops.demo import write_cached_network
+
     network_id = f"{row['network']}-full"
     metrics = {
         "accuracy": row["keras_accuracy"],
@@ -144,14 +147,8 @@ def export_cached_network(folder: Path, row: dict[str, Any], files: dict[str, by
         "device": trained.get("device", "unknown"),
         "created_at": time.time(),
     }
-    target = folder / row["network"] / "files"
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("model.tflite", "model.int8.tflite"):
-        if name in files:
-            (target / name).write_bytes(files[name])
-    (target / "metrics.json").write_text(json.dumps({**metrics, **row}, indent=2), encoding="utf-8")
-    record = {"network_id": network_id, "name": row["network"], "metrics": metrics}
-    (folder / row["network"] / "item.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    exported = {**files, "metrics.json": json.dumps({**metrics, **row}, indent=2).encode()}
+    write_cached_network(folder / row["network"], network_id, row["network"], metrics, exported)
 
 
 def main(argv: list[str]) -> int:

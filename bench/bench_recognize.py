@@ -34,6 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from bench.bench_ensemble import TRAINED_EXPORT
 from bench.results import Cell, Table, record, this_command
 from drcaptcha import ensemble_admin, recognition
 from drcaptcha.ensembles import read_manifest
@@ -77,7 +78,6 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {p50:.3f} ms, p99 {p99:.3f} ms, mean {1000 * statistics.fmean(samples):.3f} ms"
 
 
-TRAINED_EXPORT = REPO_ROOT / ".drcaptcha" / "trained" / "export"
 DEFAULT_TRAINED = ("vgg", "cnn2", "dnn")
 
 
@@ -107,7 +107,7 @@ def activate_bench_ensemble(store: GlyphStore, names: list[str], network_dirs: l
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--networks", default="vgg,cnn2,nn", help="comma-separated architectures")
+    parser.add_argument("--networks", help="comma-separated architectures to train and serve (default vgg,cnn2,nn)")
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--sides", default="128,280", help="drawing sizes: the canvas sends 128; 280 is the pad")
     parser.add_argument(
@@ -118,9 +118,9 @@ def main(argv: list[str]) -> int:
         help="fully trained networks (bench_ensemble --export), served as the ensemble instead of --networks",
     )
     args = parser.parse_args(argv)
-    if not args.network_dir and "--networks" not in argv:
+    if not args.network_dir and args.networks is None:
         args.network_dir = trained_networks()
-    names = [folder.name for folder in args.network_dir] or args.networks.split(",")
+    names = [folder.name for folder in args.network_dir] or (args.networks or "vgg,cnn2,nn").split(",")
     with running_emulator():
         from tests.fixtures.glyph_data import seed_glyph_store
 

@@ -28,12 +28,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.bench_ensemble import TRAINED_EXPORT
 from bench.results import Cell, Table, record, this_command
 from drcaptcha_ops.demo import find_emnist
 from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, simulate
 
 PLOTS = Path(__file__).resolve().parents[1] / "docs" / "plots"
-TRAINED_VGG = Path(__file__).resolve().parents[1] / ".drcaptcha" / "trained" / "export" / "vgg"
+TRAINED_VGG = TRAINED_EXPORT / "vgg"
 SPAM_SHARES = (0.1, 0.2, 0.3)
 
 

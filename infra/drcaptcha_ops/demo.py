@@ -111,12 +111,20 @@ def restore_cached_network(store: GlyphStore, folder: Path) -> str | None:
 
 def cache_network(store: GlyphStore, folder: Path, network_id: str, metrics: dict[str, Any]) -> None:
     item = NetworkItem.get(network_id)
-    files = folder / "files"
-    files.mkdir(parents=True, exist_ok=True)
-    for name, key in item.artifact_keys().items():
-        (files / name).write_bytes(store.get_bytes(key))
-    record = {"network_id": network_id, "name": item.name, "metrics": metrics}
-    (folder / "item.json").write_text(json.dumps(record), encoding="utf-8")
+    files = {name: store.get_bytes(key) for name, key in item.artifact_keys().items()}
+    write_cached_network(folder, network_id, item.name, metrics, files)
+
+
+def write_cached_network(
+    folder: Path, network_id: str, name: str, metrics: dict[str, Any], files: dict[str, bytes]
+) -> None:
+    """The cache format `restore_cached_network` reads: `item.json` (id, name, metrics) and `files/<artifact>`."""
+    target = folder / "files"
+    target.mkdir(parents=True, exist_ok=True)
+    for file_name, content in files.items():
+        (target / file_name).write_bytes(content)
+    record = {"network_id": network_id, "name": name, "metrics": metrics}
+    (folder / "item.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
 
 
 def quick_network(store: GlyphStore, import_id: str, say: Callable[[str], None]) -> str:
