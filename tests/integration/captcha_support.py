@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from drcaptcha import charset, sites
+from drcaptcha import charset, lookalikes, sites
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore, ImportManifest, SplitInfo, labels_key, shard_key, truth_key
@@ -111,7 +111,7 @@ class CaptchaStack:
         item = self.challenge_item(challenge_id)
         typed = list(self.right_answer(challenge_id))
         first_scored = next(position for position, label in enumerate(item.expected) if label != REMOVED)
-        typed[first_scored] = "0" if item.expected[first_scored] != charset.class_of("0") else "1"
+        typed[first_scored] = next(c for c in "0AX" if not lookalikes.accepts(item.expected[first_scored], c))
         return "".join(typed)
 
 

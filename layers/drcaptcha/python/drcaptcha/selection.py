@@ -12,6 +12,10 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   next networks the most (active learning);
 - known glyphs that the ensemble gets wrong or is unsure of (low probability of the true class) are preferred
   among a scored sample of the pool: easy for people, hard for bots.
+- Only glyphs that people read right are scored. Until gold readings measure that glyph by glyph (issue 15), it
+  means a known glyph whose class is in no lookalike group (lookalikes.py): a handwritten 0 or O, for example,
+  is never scored, whatever the ensemble thinks of it. Unlabelled glyphs of those classes are still shown, and
+  their votes keep the exact class.
 - The cap: a known glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and pool window, an
   unlabelled one `UNLABELLED_SHOWS_PER_WINDOW` times per unlabelled cache window, after which it weighs nothing
   until every candidate is capped. Unlabelled candidates are re-read as soon as too few are under the cap for a
@@ -31,6 +35,7 @@ from typing import Final, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from drcaptcha import lookalikes
 from drcaptcha.config import get_settings
 from drcaptcha.ensemble_admin import serving_cache
 from drcaptcha.ensembles import LoadedEnsemble
@@ -178,7 +183,7 @@ class GlyphSelector:
         return list(picked.values())
 
     def _known_pool(self) -> dict[int, NDArray[np.intp]]:
-        """A few training shards and, for each, the offsets whose label is known."""
+        """A few training shards and, for each, the offsets whose label is known and in no lookalike group."""
         now = self._clock()
         manifest = self._current_manifest(now)
         if self._pool is not None and self._pool.until > now:
@@ -188,7 +193,7 @@ class GlyphSelector:
             raise NotImported(f"the import has no {KNOWN_SPLIT} split")
         pool: dict[int, NDArray[np.intp]] = {}
         for shard in self._rng.permutation(len(split.shard_sizes)):
-            known = np.flatnonzero(self.store.labels(KNOWN_SPLIT, int(shard)) >= 0)
+            known = np.flatnonzero(lookalikes.ungrouped(self.store.labels(KNOWN_SPLIT, int(shard))))
             if len(known):
                 pool[int(shard)] = known
             if len(pool) == POOL_SHARDS:
