@@ -1,7 +1,7 @@
 """Derive the lookalike groups (classes people cannot tell apart in handwriting) from data, and write the table.
 
     .venv/bin/python -m bench.derive_lookalikes [--network .drcaptcha/trained/vgg.keras --data SPLIT.npz]
-        [--confusion bench/data/confusion-vgg.json] [--readings ../shared/data/readings/readings.csv]
+        [--confusion bench/data/network-confusion.json] [--readings ../shared/data/readings/readings.csv]
 
 Two sources, each a table of counts: how many glyphs of class a were read as class b.
 - The network: its confusion matrix on the balanced-equivalent test split (400 glyphs a class). `--network`
@@ -24,7 +24,7 @@ The rule, for every pair of classes {a, b} and each source:
   explains it; it means that at least a fifth of the two classes' glyphs are drawn alike (s >= 0.2); and a
   glyph of such a class, scored, fails at least one reader in ten by itself, three times the whole per-glyph
   error budget of the goal (>= 90% of people pass three scored glyphs: 0.9 ** (1/3) = 96.5% a glyph). A lower
-  threshold would let the network's own weakness (an 88% network errs on 12% of glyphs) make groups, and
+  threshold would let the network's own weakness (one at 85-90% errs on 10-15% of glyphs) make groups, and
   chains of pairs merge them into large ones. The threshold was fixed before the figures were computed.
 
 It writes the table (`layers/drcaptcha/python/drcaptcha/lookalikes.json`: the groups, the rule, each group's
@@ -54,7 +54,7 @@ from drcaptcha import charset, lookalikes
 
 THRESHOLD: Final = 0.10
 Z_95: Final = 1.959964
-DEFAULT_CONFUSION: Final = REPO_ROOT / "bench" / "data" / "confusion-vgg.json"
+DEFAULT_CONFUSION: Final = REPO_ROOT / "bench" / "data" / "network-confusion.json"
 DEFAULT_READINGS: Final = REPO_ROOT.parent / "shared" / "data" / "readings" / "readings.csv"
 WIDGET: Final = REPO_ROOT / "web" / "widget.js"
 HINT_LINE: Final = re.compile(r'^(\s*var EQUIVALENCE_HINT = )".*";$', re.MULTILINE)

@@ -24,7 +24,7 @@
   var DEFAULT_TOKEN_SECONDS = 300;
   // Which characters the answer treats as the same (the lookalike groups). Written by bench/derive_lookalikes.py
   // from layers/drcaptcha/python/drcaptcha/lookalikes.json: do not edit by hand.
-  var EQUIVALENCE_HINT = "0, O and o count as the same; so do 1, I, L, i and l; so do 5, S and s.";
+  var EQUIVALENCE_HINT = "0, O and o count as the same; so do 1, I, L, i and l; so do 5, S and s; so do 9 and q; so do F and f.";
 
   // document.currentScript exists only while the script first runs, so the default API origin is read now.
   var currentScript = document.currentScript;
