@@ -72,7 +72,7 @@ RENDER_ALONE = "drcaptcha render_captcha (6 glyphs)"
 WHOLE_UNIFORM = "drcaptcha pick + render, no ensemble"
 WHOLE_MODEL = "drcaptcha pick + render, model-assisted"
 THEIRS = f'captcha ImageCaptcha.generate("{TEXT}")'
-PICK_PART = "  of which the pick"
+PICK_PART = "↳ of which the pick"
 
 
 def six_glyphs(folder: Path) -> NDArray[np.uint8]:
