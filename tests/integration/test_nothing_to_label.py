@@ -20,6 +20,7 @@ from drcaptcha_ops import cli
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.importer import import_emnist
 from functions.captcha import app as captcha_app
+from tests.fixtures.glyph_data import crowd_label, seed_glyph_store
 from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack, api_event, invoke
 from tests.integration.reliability_support import (
     get_challenge,
@@ -132,3 +133,32 @@ def test_once_consensus_has_labelled_every_removed_glyph_challenges_are_still_se
     assert expected_of(refreshed.body["challenge_id"]).count(REMOVED) == 3
     assert crowd_stats().nothing_left_to_label is False
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_too_few_known_glyphs_for_a_challenge_is_a_clear_error_not_a_hang(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A toy stack: 30 training glyphs, 26 of them labelled by the crowd (their label files keep -1), so 4 keep
+    an import-time label and none is left to label. The known-glyph draw used to loop for ever looking for 6."""
+    # Given that stack, a site and a fresh runtime
+    seeded = seed_glyph_store(train=30, test=47, unlabelled=26)
+    crowd_label({ref: int(seeded.train_truth[ref.offset]) for ref in seeded.unlabelled})
+    monkeypatch.setenv("TOKEN_SIGNING_KEY", SIGNING_KEY)
+    reset_settings()
+    replace_runtime(None)
+    site = sites.create_site("toy.example")
+
+    # When a challenge is asked for, and sample captchas are generated
+    try:
+        challenge = get_challenge(site.site_key)
+    finally:
+        replace_runtime(None)
+    status = cli.main(["generate-captchas", "1", "--out", str(tmp_path)])
+
+    # Then both say what is wrong with the data: a 422, and one line from the command
+    assert challenge.status == 422
+    assert challenge.body["error"]["code"] == "bad-data"
+    assert "fewer than 6 training glyphs have a known label" in challenge.body["error"]["message"]
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and "fewer than 6 training glyphs" in error
