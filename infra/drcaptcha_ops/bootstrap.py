@@ -15,6 +15,7 @@ from typing import Any
 
 from drcaptcha import aws
 from drcaptcha.config import reset_settings
+from drcaptcha_ops.teardown import empty_bucket
 from drcaptcha_ops.template import LocalStack, local_stack
 
 DEPLOYED_BY_SAM_ONLY = frozenset(
@@ -195,14 +196,7 @@ def delete_resources(stack: LocalStack) -> None:
 def _empty_bucket(name: str) -> None:
     s3 = aws.client("s3")
     try:
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=name)
-        for page in pages:
-            objects = [
-                {"Key": item["Key"], "VersionId": item["VersionId"]}
-                for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            if objects:
-                s3.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
+        empty_bucket(name)
     except s3.exceptions.NoSuchBucket:
         return
 
