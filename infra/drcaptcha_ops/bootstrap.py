@@ -1,8 +1,8 @@
 """Create the template's data resources at whatever `AWS_ENDPOINT_URL` names: moto, LocalStack or AWS.
 
-Idempotent: a resource that exists already is left as it is. Resource types that only SAM deploys
-(functions, the API, the layer, IAM, Batch) are listed in DEPLOYED_BY_SAM_ONLY; an unknown type is an error,
-so that a new resource in the template cannot be silently missing from the local stack.
+Idempotent: a resource that exists already is left as it is. Resource types that only SAM deploys (functions,
+the API, the layer, IAM, Batch, logs, alarms, the dashboard, SNS) are listed in DEPLOYED_BY_SAM_ONLY; an unknown
+type is an error, so that a new resource in the template cannot be silently missing from the local stack.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ DEPLOYED_BY_SAM_ONLY = frozenset(
         "AWS::SSM::Parameter",
         "AWS::SecretsManager::Secret",
         "AWS::Logs::LogGroup",
+        "AWS::Logs::MetricFilter",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SNS::Subscription",
         "AWS::Lambda::EventSourceMapping",
     }
 )
