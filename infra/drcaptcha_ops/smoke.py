@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class HttpReply:
 
 
 def http(url: str, body: dict[str, Any] | None = None) -> HttpReply:
+    if urllib.parse.urlsplit(url).scheme not in {"http", "https"}:
+        raise SmokeFailure(f"not an http(s) URL: {url}")
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})  # noqa: S310
     try:

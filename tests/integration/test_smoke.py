@@ -95,3 +95,8 @@ def test_a_real_sites_challenge_still_scores_the_answer(stack: CaptchaStack) -> 
     failed = invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=body))
     assert failed.body["success"] is False
     assert ChallengeItem.get(issued.body["challenge_id"]).test_mode is None
+
+
+def test_only_http_urls_are_fetched(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["smoke", "--api", "file:///etc", "--site-key", "dc_site_x", "--secret", "dc_secret_x.y"]) == 1
+    assert "not an http(s) URL: file:///etc/v1/challenge" in capsys.readouterr().out
