@@ -4,11 +4,16 @@ The handlers count what their results already say (a challenge issued, a pass, a
 outcome); the library itself counts nothing, so the CLI and the benchmarks that call it print no metrics. The
 alarms and the dashboard in template.yaml use these names, under the namespace POWERTOOLS_METRICS_NAMESPACE
 (`DrCaptcha/<Stage>`) and the dimension `service`.
+
+On Lambda the EMF document goes to stdout, which CloudWatch Logs reads; elsewhere (the local gateway, tests) it goes
+to the `drcaptcha.metrics` logger at DEBUG, so that a command's own stdout (`simulate --json`) stays its own.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -46,6 +51,7 @@ ALL: Final = (
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_NAMESPACE)
 # Lambda runs one invocation at a time; the local gateway runs handlers on threads, which share the metric set.
 _lock = threading.Lock()
+logger = logging.getLogger(__name__)
 
 Handler = TypeVar("Handler", bound=Callable[..., object])
 
@@ -65,6 +71,15 @@ def published(handler: Handler) -> Handler:
         finally:
             with _lock:
                 if metrics.metric_set:
-                    metrics.flush_metrics()
+                    document = metrics.serialize_metric_set()
+                    metrics.clear_metrics()
+                    write(json.dumps(document, separators=(",", ":")))
 
     return publish_after  # type: ignore[return-value]
+
+
+def write(line: str) -> None:
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        print(line, flush=True)
+    else:
+        logger.debug(line)
