@@ -1,4 +1,4 @@
-"""`drcaptcha simulate`: a simulated crowd and bots against a fresh embedded stack (drcaptcha_ops/simulation.py)."""
+"""`drcaptcha simulate`: a simulated crowd and bots against a fresh embedded stack (drcaptcha_ops/simulation/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Any
 
 from drcaptcha_ops.commands.data import positive_int
 from drcaptcha_ops.demo import find_emnist
-from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, report_table, simulate
+from drcaptcha_ops.simulation.report import report_table
+from drcaptcha_ops.simulation.run import SimulationConfig
+from drcaptcha_ops.simulation.stack import StackPlan, best_network, fresh_stack, simulate
 
 
 def non_negative_int(text: str) -> int:
