@@ -12,11 +12,7 @@ from tqdm import tqdm
 from drcaptcha import charset
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import BadRequest
-from drcaptcha_ops.simulation.agents import (
-    Crowd,
-    Kind,
-    Sight,
-)
+from drcaptcha_ops.simulation.agents import Crowd, Kind, Sight
 from drcaptcha_ops.simulation.bots import bot_answer
 from drcaptcha_ops.simulation.oracle import Oracle
 from drcaptcha_ops.simulation.transport import Transport

@@ -23,10 +23,7 @@ from drcaptcha.glyphs import GlyphStore
 from drcaptcha.render import RenderStyle, render_captcha
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, active_ensemble_for_selection
 from drcaptcha_ops.simulation.oracle import Oracle
-from drcaptcha_ops.simulation.report import (
-    SimulationReport,
-    build_report,
-)
+from drcaptcha_ops.simulation.report import SimulationReport, build_report
 from drcaptcha_ops.simulation.run import SimulationConfig, run_crowd
 from drcaptcha_ops.simulation.transport import GatewayTransport, LibraryTransport, SimulatedClock, Transport
 
