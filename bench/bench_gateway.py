@@ -44,7 +44,7 @@ from drcaptcha.glyphs import REMOVED, GlyphStore
 from drcaptcha.models.challenge import ChallengeItem
 from drcaptcha.render import render_captcha
 from drcaptcha_ops.emulator import running_emulator
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels
 
 DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"

@@ -22,7 +22,7 @@ from typing import Any
 
 from drcaptcha import aws
 from drcaptcha.errors import DataError
-from drcaptcha_ops.gateway import LocalFunction, export_function_environments, local_functions
+from drcaptcha_ops.lambda_runner import LocalFunction, export_function_environments, local_functions
 from drcaptcha_ops.template import ACCOUNT_ID, TEMPLATE_PATH, LocalStack, local_stack
 
 logger = logging.getLogger(__name__)

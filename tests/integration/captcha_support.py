@@ -23,7 +23,7 @@ from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore, ImportManifest, SplitInfo, labels_key, shard_key, truth_key
 from drcaptcha.models.challenge import ChallengeItem
 from drcaptcha.models.glyph import GlyphItem
-from drcaptcha_ops.gateway import LocalLambdaContext
+from drcaptcha_ops.lambda_runner import LocalLambdaContext
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
 SHARD = 1000

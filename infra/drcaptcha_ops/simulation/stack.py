@@ -77,7 +77,7 @@ def _transport(
     config: SimulationConfig, site_key: str, renderer: Callable[..., bytes]
 ) -> Iterator[tuple[Transport, Callable[[float], None]]]:
     if config.through_gateway:
-        from drcaptcha_ops.gateway import running_gateway
+        from drcaptcha_ops.gateway.app import running_gateway
 
         # The gateway's captcha function shares this process's library, so its warm runtime is ours to set.
         replace_runtime(captcha_runtime(config, renderer))
