@@ -38,9 +38,10 @@ import numpy as np
 from captcha.image import ImageCaptcha
 from numpy.typing import NDArray
 
-from bench.results import Table, distinct_positive_ints, record, this_command
+from bench.results import Table, record, this_command
 from drcaptcha.render import render_captcha
 from drcaptcha_ops.emnist import parse_idx_images
+from drcaptcha_train.option_types import distinct_positive_ints
 
 DEFAULT_EMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"
 IMAGES_FILE = "emnist-bymerge-test-images-idx3-ubyte.gz"
