@@ -132,17 +132,12 @@ def _api_cors(stack: LocalStack, api_id: Any) -> CorsRules | None:
 def http_routes(stack: LocalStack) -> list[Route]:
     """Every HttpApi event of every function, most specific first."""
     routes = []
-    for function_id in stack.resources_of_type("AWS::Serverless::Function"):
-        events = stack.resources[function_id].get("Properties", {}).get("Events", {}) or {}
-        for event_id, event in events.items():
-            if event.get("Type") != "HttpApi":
-                continue
-            raw_properties = event.get("Properties", {}) or {}
-            properties = stack.resolve(raw_properties)
-            if str(properties.get("PayloadFormatVersion", "2.0")) != "2.0":
-                raise DataError(f"{function_id}.{event_id}: the local gateway speaks payload format 2.0 only")
-            path = str(properties.get("Path", DEFAULT_ROUTE_KEY))
-            method = str(properties.get("Method", "ANY")).upper()
-            cors = _api_cors(stack, raw_properties.get("ApiId"))
-            routes.append(Route(function_id, method, path, _path_pattern(path), cors))
+    for function_id, event_id, raw_properties in stack.function_events("HttpApi"):
+        properties = stack.resolve(raw_properties)
+        if str(properties.get("PayloadFormatVersion", "2.0")) != "2.0":
+            raise DataError(f"{function_id}.{event_id}: the local gateway speaks payload format 2.0 only")
+        path = str(properties.get("Path", DEFAULT_ROUTE_KEY))
+        method = str(properties.get("Method", "ANY")).upper()
+        cors = _api_cors(stack, raw_properties.get("ApiId"))
+        routes.append(Route(function_id, method, path, _path_pattern(path), cors))
     return sorted(routes, key=lambda route: route.priority)
