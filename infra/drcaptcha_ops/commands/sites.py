@@ -17,6 +17,7 @@ from drcaptcha.errors import BadRequest
 from drcaptcha.glyphs import GlyphRef, GlyphStore, truth_key
 from drcaptcha.render import render_captcha
 from drcaptcha.selection import GlyphSelector, PickedGlyph
+from drcaptcha_ops.commands.output import stdout_to_stderr
 
 # A host name as a browser sends it: dot-separated labels of letters, digits and inner hyphens, optional port.
 _LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -45,7 +46,8 @@ def run_create_site(args: argparse.Namespace) -> int:
     domain = args.domain.strip().lower()
     if len(domain) > 253 or not _DOMAIN.match(domain):
         raise BadRequest(f"not a host name: {args.domain!r} (e.g. example.com or localhost:8000)")
-    site = sites.create_site(domain, test_mode=args.test_mode)
+    with stdout_to_stderr(args.json):
+        site = sites.create_site(domain, test_mode=args.test_mode)
     if args.json:
         print(json.dumps({"site_key": site.site_key, "secret": site.secret, "domain": site.domain}))
         return 0
