@@ -20,7 +20,7 @@ from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore
 from drcaptcha.models.challenge import ChallengeItem
 from drcaptcha.selection import GlyphSelector
 from drcaptcha_ops import cli
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.iam import allows, function_statements
 from drcaptcha_ops.template import local_stack
 from functions.captcha import app as captcha_app
