@@ -15,6 +15,12 @@ Each path makes one PNG per call:
   write and the data URL's base64 are left out. The pick's own share is timed inside each call;
 - theirs: `captcha.image.ImageCaptcha().generate("ABC123")` (160x60, RGB, its default size).
 
+Then the PNG encoders, for issue 17's "bytes on the wire": each image of a run of `--encodes` captchas (six
+EMNIST glyphs each, glyphs differing from one captcha to the next) is encoded by every encoder in turn: the
+hand-written one (4 or 8 bits, stored or Huffman-coded) and Pillow's at every compression level, at 8 bits
+(mode L) and at 4 bits (a 16-grey palette). Each gets its median time (the time to build Pillow's image
+included) and its 95th-percentile size.
+
 How it measures, for a shared machine whose load changes from second to second:
 - The paths take turns in one loop, A, B, C, D, A, ..., K images a turn (a burst), so a busy neighbour slows
   all alike. With K = 1 each call starts with caches that the other paths have just filled with their own
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import io
 import math
 import os
 import platform
@@ -42,19 +49,21 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 from captcha.image import ImageCaptcha
 from numpy.typing import NDArray
+from PIL import Image
 
 from bench.results import Table, record, this_command
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.config import reset_settings
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.render import render_captcha
+from drcaptcha.render import RenderStyle, compose_captcha, encode_png, render_captcha
 from drcaptcha.selection import EnsembleSource, GlyphSelector
 from drcaptcha_ops.emnist import parse_idx_images
 from drcaptcha_ops.emulator import running_emulator
@@ -78,8 +87,65 @@ PICK_PART = "↳ of which the pick"
 
 def six_glyphs(folder: Path) -> NDArray[np.uint8]:
     """Six real glyphs from the EMNIST files."""
+    return emnist_glyphs(folder, 6)
+
+
+def emnist_glyphs(folder: Path, count: int) -> NDArray[np.uint8]:
     path = folder / IMAGES_FILE
-    return parse_idx_images(path.read_bytes(), str(path))[:6]
+    return parse_idx_images(path.read_bytes(), str(path))[:count]
+
+
+GREY_16 = [level * 17 for level in range(16) for _ in range(3)]
+EIGHT_BITS = RenderStyle(png_bits=8)
+
+
+def pillow_png(pixels: NDArray[np.uint8], level: int, bits: int) -> bytes:
+    """Pillow's PNG of the pixels: mode L at 8 bits; at 4, a 16-grey palette image that Pillow packs 4 bits a pixel."""
+    if bits == 8:
+        image = Image.fromarray(pixels)
+    else:
+        image = Image.frombytes("P", (pixels.shape[1], pixels.shape[0]), (pixels >> 4).tobytes())
+        image.putpalette(GREY_16)
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=level, **({"bits": 4} if bits == 4 else {}))
+    return out.getvalue()
+
+
+def encoders() -> dict[str, Callable[[NDArray[np.uint8]], bytes]]:
+    """Every encoder the bench compares, by name: the hand-written one first (its default marked)."""
+    table: dict[str, Callable[[NDArray[np.uint8]], bytes]] = {
+        "hand-written, 4 bits, Huffman (default)": lambda px: encode_png(px, bits=4, compact=True),
+        "hand-written, 4 bits, stored": lambda px: encode_png(px, bits=4, compact=False),
+        "hand-written, 8 bits, Huffman": lambda px: encode_png(px, bits=8, compact=True),
+        "hand-written, 8 bits, stored (before)": lambda px: encode_png(px, bits=8, compact=False),
+    }
+    for bits in (4, 8):
+        for level in range(10):
+            table[f"Pillow, {bits} bits, compress_level={level}"] = partial(pillow_png, level=level, bits=bits)
+    return table
+
+
+def measure_encoders(emnist: Path, count: int, rng: np.random.Generator) -> dict[str, dict[str, float]]:
+    """Each encoder's median ms and 95th-percentile bytes over `count` captchas, the encoders taking turns."""
+    glyphs = emnist_glyphs(emnist, 6 * count)
+    table = encoders()
+    cpu: dict[str, list[float]] = {name: [] for name in table}
+    sizes: dict[str, list[int]] = {name: [] for name in table}
+    for start in range(0, 6 * count, 6):
+        pixels = compose_captcha(glyphs[start : start + 6], rng, EIGHT_BITS).pixels
+        for name, encode in table.items():
+            started = time.thread_time()
+            png = encode(pixels)
+            cpu[name].append(time.thread_time() - started)
+            sizes[name].append(len(png))
+    return {
+        name: {
+            "cpu_p50_ms": statistics.median(cpu[name]) * 1e3,
+            "p95_bytes": float(np.percentile(sizes[name], 95)),
+            "p50_bytes": float(np.median(sizes[name])),
+        }
+        for name in table
+    }
 
 
 class StandInScores:
@@ -174,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--emnist", type=Path, default=DEFAULT_EMNIST, help="folder of the EMNIST gzip files")
     parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help="EMNIST images to import (default 20000)")
     parser.add_argument("--unlabelled", type=int, default=DEFAULT_UNLABELLED, help="labels to remove (default 2000)")
+    parser.add_argument("--encodes", type=int, default=300, help="captchas each PNG encoder encodes (default 300)")
     args = parser.parse_args(argv)
     bursts: list[int] = args.burst
     per_round = math.lcm(*bursts)
@@ -184,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     with warm_stack(args.emnist, args.limit, args.unlabelled):
         results = measure(args.emnist, bursts, args.images // per_round, per_round)
+    results["encoders"] = measure_encoders(args.emnist, args.encodes, np.random.default_rng())
     results.update(limit=args.limit, unlabelled=args.unlabelled)
     report(results)
     record_results(results, argv)
@@ -260,6 +328,9 @@ def report(results: dict[str, Any]) -> None:
                 f"{speedup['speedup_mean']:.1f}x on the means (goal {GOAL_RATIO:.0f}x in median CPU time: "
                 f"{verdict(speedup)})"
             )
+    print("\n| PNG encoder | CPU p50 ms | p50 bytes | p95 bytes |\n|---|---:|---:|---:|")
+    for name, row in results["encoders"].items():
+        print(f"| {name} | {row['cpu_p50_ms']:.3f} | {row['p50_bytes']:.0f} | {row['p95_bytes']:.0f} |")
 
 
 def verdict(speedup: dict[str, Any]) -> str:
@@ -319,6 +390,17 @@ def record_results(results: dict[str, Any], argv: list[str] | None) -> None:
                     ]
                     for burst, mode in results["modes"].items()
                     for name, speedup in mode["speedups"].items()
+                ],
+            ),
+            Table(
+                caption=(
+                    "PNG encoders on the same rendered captchas (six EMNIST glyphs each, 320x80), taking turns: "
+                    "median CPU ms per PNG and its bytes"
+                ),
+                columns=["encoder", "CPU p50 ms", "p50 bytes", "p95 bytes"],
+                rows=[
+                    [name, row["cpu_p50_ms"], round(row["p50_bytes"]), round(row["p95_bytes"])]
+                    for name, row in results["encoders"].items()
                 ],
             ),
         ],

@@ -21,6 +21,8 @@ from drcaptcha.models.schemas import SiteverifyRequest, SiteverifyResponse
 
 logger = Logger()
 app = create_resolver()
+# Errors are HTTP 200 with `success: false`, not the `{"error": …}` shape (see drcaptcha_ops.openapi).
+OPENAPI_ERRORS_AS_JSON = False
 # Which error code a field that fails validation gets; any other failure is `bad-request`.
 FIELD_ERROR_CODES = {"secret": challenges.INVALID_SECRET, "response": challenges.INVALID_RESPONSE}
 

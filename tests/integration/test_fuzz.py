@@ -1,8 +1,7 @@
 """Fuzzing every HTTP route of template.yaml through the local gateway, with schemathesis.
 
-The captcha function serves its OpenAPI document at /openapi.json; the other functions (siteverify, and admin
-and recognize where they exist) have resolvers of their own, whose documents are built the same way
-(drcaptcha.http.openapi_document) and merged in. Every route of the template must be in the merged document.
+The captcha function serves the one OpenAPI document at /openapi.json: every function's resolver's document,
+merged by powertools' OpenAPIMerge (drcaptcha_ops.openapi). Every route of the template must be in it.
 
 Each operation gets valid (positive) and invalid (negative) requests, a bounded number with a fixed seed, and
 each reply must be: no 5xx, a documented status, the documented content type, and a body that fits the
@@ -39,11 +38,9 @@ from drcaptcha import aws
 from drcaptcha.admins import create_admin
 from drcaptcha.challenges import replace_runtime
 from drcaptcha.config import get_settings, reset_settings
-from drcaptcha.http import openapi_document
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway.routes import http_routes
-from drcaptcha_ops.lambda_runner import local_functions
-from drcaptcha_ops.template import REPO_ROOT, local_stack
+from drcaptcha_ops.template import local_stack
 from tests.integration.captcha_support import start_captcha_stack
 from tests.integration.reliability_support import label_every_glyph_by_consensus, served_gateway
 
@@ -71,21 +68,9 @@ class FuzzTarget:
 
 
 def merged_document(url: str) -> dict[str, Any]:
-    """The served /openapi.json, plus the documents of the functions that do not serve one."""
+    """The served /openapi.json, which holds every function's routes (siteverify's, admin's, recognize's too)."""
     with urllib.request.urlopen(f"{url}/openapi.json", timeout=30) as reply:
         document: dict[str, Any] = json.loads(reply.read())
-    served = set(document["paths"])
-    for function_id, function in local_functions(STACK, REPO_ROOT).items():
-        app = getattr(function.module, "app", None)
-        if app is None or not hasattr(app, "get_openapi_json_schema"):
-            continue
-        own = openapi_document(app, title="DrCaptcha", version="1.0.0", errors_as_json=function_id not in ERRORS_AS_200)
-        for path, operations in own.get("paths", {}).items():
-            if path not in served:
-                document["paths"].setdefault(path, {}).update(operations)
-        document["components"]["schemas"].update(own.get("components", {}).get("schemas", {}))
-        for name, scheme in own.get("components", {}).get("securitySchemes", {}).items():
-            document["components"].setdefault("securitySchemes", {})[name] = scheme
     return document
 
 

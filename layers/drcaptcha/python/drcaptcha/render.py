@@ -5,8 +5,8 @@ plus a smooth random displacement field, thickened or thinned a little, and plac
 after its neighbour. The row gets dark ink on a light, tinted background with speckle and a couple of faint
 curves, and is enlarged `zoom` times (2x by default) before a fine grain is added.
 
-Why it is fast (0.35 ms to 0.5 ms of CPU for six glyphs on the shared development machine, 10x to 12x less
-than the `captcha` package with warm caches, 7x when the two alternate call by call; see docs/BENCHMARKS.md):
+Why it is fast (0.35 ms to 0.5 ms of CPU for six glyphs on a quiet development machine before the PNG became
+4-bit and Huffman-coded, which adds about 0.2 ms; against the `captcha` package see docs/BENCHMARKS.md):
 at this size the cost is numpy's fixed cost per call, not the pixels, so every step is a few whole-array
 operations, with no per-pixel Python and few per-glyph steps.
 - The distortions run at the glyphs' own resolution, where there are four times fewer pixels.
@@ -21,7 +21,13 @@ operations, with no per-pixel Python and few per-glyph steps.
 - The 2x enlargement is bilinear in integer numpy arithmetic (Pillow's resize cost three times more), and the
   grain comes from the generator's raw bits.
 - The PNG is written directly (its chunks, and zlib): the pixel rows are composed straight into the layout that
-  PNG stores (a filter byte, then the row), and by default stored without compression (see _DEFLATE_LEVEL).
+  PNG stores (a filter byte, then the row), packed to 16 grey levels, two pixels a byte, and Huffman-coded (see
+  _PNG_BITS); bench/bench_render.py measures this encoder against Pillow's at every level in the same run.
+
+Bytes on the wire: the grain is noise, and noise does not compress, so at 256 grey levels even Pillow's best
+(level 9, adaptive filters) leaves about 17.5 kB for six glyphs. With 16 grey levels the same grain becomes a
+dither between neighbouring levels: about 6.9 kB (95th percentile), and it reads the same by eye. The warp,
+spacing, strokes, speckle, curves and grain are still drawn afresh for every call.
 
 The PNG holds pixels only (IHDR, PLTE, IDAT, IEND): no text chunk, no metadata, so the answer never leaks.
 """
@@ -54,10 +60,11 @@ _INK_LOW: Final = 0.115
 _INK_HIGH: Final = 0.885
 # How far a stroke jitter of 1 moves those levels: enough to thicken or thin a stroke by about a glyph pixel.
 _STROKE_LEVEL_SHIFT: Final = 0.3
-# Deflate level 0 stores the rows. The grain leaves little to compress: Huffman coding alone (the cheapest
-# compression; RenderStyle.compact_png) saves about a fifth of the bytes (21.6 kB instead of 26.5 kB for six
-# glyphs) but takes about 0.15 ms, as long as a third of the render; storing takes 0.02 ms.
-_DEFLATE_LEVEL: Final = 0
+# The PNG's default depth: 4 bits, 16 grey levels (0, 17, ..., 255), two pixels a byte. Huffman coding alone
+# (RenderStyle.compact_png, the default) is the cheapest compression and, on grain, nearly as small as deflate's
+# best: for six glyphs about 6.9 kB against 12.9 kB stored (8 bits: 21.8 kB and 26.5 kB). See BENCHMARKS.md.
+_PNG_BITS: Final = 4
+_STORED: Final = 0
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _GREY_PALETTE: Final = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
 
@@ -72,8 +79,8 @@ class RenderStyle:
     `warp=False` keeps the glyphs unrotated, unsheared and undistorted (spacing, strokes and noise still vary).
     `stroke_jitter` is the range of each glyph's stroke change: positive thickens, negative thins, 1 is about a
     glyph pixel. `grain` is the spread of the fine noise in grey levels (rounded down to a power of two).
-    `compact_png=True` Huffman-codes the PNG's pixels: about a fifth fewer bytes, for about 0.15 ms more a call
-    (see _DEFLATE_LEVEL).
+    `png_bits` is the PNG's grey depth: 4 (16 levels, the grain dithering between them) or 8 (256 levels).
+    `compact_png=True` Huffman-codes the PNG's pixels (about half the bytes at 4 bits); False stores them.
     """
 
     zoom: int = 2
@@ -96,7 +103,12 @@ class RenderStyle:
     speckle_density: float = 0.015
     curves: int = 2
     curve_alpha: tuple[float, float] = (0.3, 0.5)
-    compact_png: bool = False
+    png_bits: int = _PNG_BITS
+    compact_png: bool = True
+
+    def __post_init__(self) -> None:
+        if self.png_bits not in (4, 8):
+            raise ValueError(f"png_bits must be 4 or 8, got {self.png_bits}")
 
     @property
     def box_size(self) -> int:
@@ -150,44 +162,71 @@ class _Layout(NamedTuple):
 def render_captcha(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle = DEFAULT_STYLE) -> bytes:
     """A PNG of the glyphs, left to right, distorted afresh by `rng`."""
     rows, _ = _draw(glyphs, rng, style)
-    return _png(rows, compact=style.compact_png)
+    return _png(rows, bits=style.png_bits, compact=style.compact_png)
 
 
 def compose_captcha(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle = DEFAULT_STYLE) -> ComposedCaptcha:
     """The captcha's pixels (uint8, dark ink on light paper, full size) and where each glyph went.
 
-    The same generator state gives the pixels that `render_captcha` would encode.
+    The same generator state gives the pixels that `render_captcha` would encode (at 4 bits, each rounded down
+    to one of the 16 levels, as a decoder shows them).
     """
     rows, layout = _draw(glyphs, rng, style)
+    pixels = rows[:, 1:]
+    if style.png_bits == 4:
+        pixels >>= 4
+        pixels *= 17
     zoom = style.zoom
     placements = tuple(
         GlyphPlacement(x * zoom, y * zoom, s * zoom, r, h) for x, y, s, r, h in zip(*layout, strict=True)
     )
-    return ComposedCaptcha(rows[:, 1:], placements)
+    return ComposedCaptcha(pixels, placements)
 
 
-def encode_png(pixels: NDArray[np.uint8], *, compact: bool = False) -> bytes:
-    """PNG bytes holding the grey pixels and nothing else: no text, time or other metadata chunk."""
+def encode_png(pixels: NDArray[np.uint8], *, bits: int = 8, compact: bool = False) -> bytes:
+    """PNG bytes holding the grey pixels and nothing else: no text, time or other metadata chunk.
+
+    At `bits=4` each pixel is rounded down to one of 16 grey levels.
+    """
     height, width = pixels.shape
     rows = np.zeros((height, width + 1), np.uint8)
     rows[:, 1:] = pixels
-    return _png(rows, compact=compact)
+    return _png(rows, bits=bits, compact=compact)
 
 
-def _png(rows: NDArray[np.uint8], *, compact: bool) -> bytes:
-    """A palette PNG with a grey palette from pixel rows that each start with their filter byte (0: none)."""
+def _png(rows: NDArray[np.uint8], *, bits: int, compact: bool) -> bytes:
+    """A grey PNG from 8-bit pixel rows that each start with their filter byte (0: none).
+
+    8 bits: a palette PNG with a grey palette. 4 bits: a greyscale PNG, each pair of pixels packed in one byte.
+    """
     height, width = rows.shape[0], rows.shape[1] - 1
+    data = rows if bits == 8 else _packed_nibbles(rows)
     if compact:
         compressor = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_HUFFMAN_ONLY)
-        idat = compressor.compress(rows.data) + compressor.flush()
+        idat = compressor.compress(data.data) + compressor.flush()
     else:
-        idat = zlib.compress(rows.data, _DEFLATE_LEVEL)
-    return b"".join((_png_head(width, height), *_chunk_parts(b"IDAT", idat), _IEND))
+        idat = zlib.compress(data.data, _STORED)
+    return b"".join((_png_head(width, height, bits), *_chunk_parts(b"IDAT", idat), _IEND))
+
+
+def _packed_nibbles(rows: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Rows of 8-bit pixels (after their filter byte) as 4-bit ones, two a byte, the left one high."""
+    height, width = rows.shape[0], rows.shape[1] - 1
+    if width % 2:
+        rows = np.concatenate((rows, np.zeros((height, 1), np.uint8)), axis=1)
+    packed = np.zeros((height, (width + 1) // 2 + 1), np.uint8)
+    np.bitwise_and(rows[:, 1::2], np.uint8(0xF0), out=packed[:, 1:])
+    packed[:, 1:] |= rows[:, 2::2] >> 4
+    return packed
 
 
 @lru_cache(maxsize=16)
-def _png_head(width: int, height: int) -> bytes:
-    """Signature, header (8-bit palette, no interlace) and the grey palette."""
+def _png_head(width: int, height: int, bits: int) -> bytes:
+    """Signature and header (no interlace): 8 bits, a palette and the grey palette; 4 bits, greyscale."""
+    if bits == 4:
+        return _PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 4, 0, 0, 0, 0))
+    if bits != 8:
+        raise ValueError(f"a PNG here has 4 or 8 bits a pixel, not {bits}")
     header = struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)
     return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"PLTE", _GREY_PALETTE)
 
