@@ -47,7 +47,7 @@ def test_a_second_bootstrap_creates_nothing(emulator: Emulator) -> None:
     assert set(report.existing) == {
         logical_id
         for logical_id, resource in emulator.stack.resources.items()
-        if resource["Type"].startswith(("AWS::DynamoDB", "AWS::S3", "AWS::Kinesis", "AWS::SQS"))
+        if resource["Type"] in {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::SQS::Queue"}
     }
 
 
