@@ -4,6 +4,8 @@ year, the Outputs that name it, and both FrontDoor choices (HttpApi, Lambda func
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from typing import Any
 
 import pytest
@@ -61,7 +63,7 @@ def test_the_distribution_reads_the_bucket_through_origin_access_control(cloudfo
     oac = resource(cloudformation, "WebOriginAccessControl")["Properties"]["OriginAccessControlConfig"]
     assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("s3", "always")
     config = resource(cloudformation, "WebDistribution")["Properties"]["DistributionConfig"]
-    (origin,) = config["Origins"]
+    (origin,) = [origin for origin in config["Origins"] if origin["Id"] == "web"]
     assert origin["DomainName"] == {"Fn::GetAtt": ["WebBucket", "RegionalDomainName"]}
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]}
     # An origin access identity (the legacy mechanism) would be a second way in.
@@ -109,3 +111,26 @@ def test_each_front_door_transforms_with_its_resources(front_door: str) -> None:
         assert not urls & resources
     api = cloudformation["Outputs"]["CaptchaApiUrl"]["Value"]["Fn::If"]
     assert api[0] == "UseFunctionUrls" and api[1] == {"Fn::GetAtt": ["CaptchaFunctionUrl", "FunctionUrl"]}
+
+
+def test_every_api_route_reaches_the_api_through_the_distribution_and_no_page_is_shadowed(
+    cloudformation: dict[str, Any],
+) -> None:
+    """The pages and the dashboard call the API on their own origin: on CloudFront, the API's paths go to it."""
+    config = resource(cloudformation, "WebDistribution")["Properties"]["DistributionConfig"]
+    (api_origin,) = [origin for origin in config["Origins"] if origin["Id"] == "api"]
+    assert api_origin["OriginPath"] == {"Fn::Sub": "/${Stage}"}
+    api_patterns = [
+        behavior["PathPattern"] for behavior in config["CacheBehaviors"] if behavior["TargetOriginId"] == "api"
+    ]
+    routes = [
+        re.sub(r"{[^}]+}", "x", properties["Path"]) for _, _, properties in local_stack().function_events("HttpApi")
+    ]
+    assert len(routes) >= 15
+    for route in routes:
+        assert any(fnmatch.fnmatchcase(route, pattern) for pattern in api_patterns), route
+    for upload in webpublish.uploads():
+        assert not any(fnmatch.fnmatchcase("/" + upload.key, pattern) for pattern in api_patterns), upload.key
+    for behavior in config["CacheBehaviors"]:
+        if behavior["TargetOriginId"] == "api":
+            assert "POST" in behavior["AllowedMethods"] and "PATCH" in behavior["AllowedMethods"]
