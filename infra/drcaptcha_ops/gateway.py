@@ -38,6 +38,7 @@ from werkzeug.serving import make_server
 
 from drcaptcha.config import reset_settings
 from drcaptcha.errors import DataError, DrCaptchaError, NotFound, PayloadTooLarge
+from drcaptcha_ops import pages
 from drcaptcha_ops.bootstrap import export_environment
 from drcaptcha_ops.template import ACCOUNT_ID, REPO_ROOT, TEMPLATE_PATH, LocalStack, local_stack
 
@@ -488,7 +489,7 @@ class Gateway:
             path_parameters = route.match(request.method, request.path)
             if path_parameters is not None:
                 return self.call(route, request, path_parameters)
-        static = self.static_file(request)
+        static = pages.page_response(request, self.web_root) or self.static_file(request)
         if static is not None:
             return static
         default = next((route for route in self.routes if route.path == DEFAULT_ROUTE_KEY), None)

@@ -22,12 +22,24 @@ GATEWAY_PAGES = {
     "try": ("/try.html", "#try-image[src^='data:image/png']"),
     "canvas": ("/canvas.html", "#pad"),
     "docs": ("/docs.html", ".swagger-ui .opblock"),
+    "admin": ("/admin/", "#admin-key"),
 }
+# The navigation every page shows (web/pages/_base.html), in its order.
+NAVIGATION = [
+    ("Home", "/index.html"),
+    ("Try a captcha", "/try.html"),
+    ("Draw a character", "/canvas.html"),
+    ("Methodology", "/methodology.html"),
+    ("API docs", "/docs.html"),
+    ("Admin", "/admin/"),
+]
 SWAGGER_BUNDLE = Path(__file__).resolve().parents[2] / "web" / "vendor" / "swagger-ui" / "swagger-ui-bundle.js"
 
 
 @pytest.mark.parametrize("name", sorted(GATEWAY_PAGES))
-def test_each_page_loads_and_renders_without_console_errors(stack: Stack, browser_page: BrowserPage, name: str) -> None:
+def test_each_page_renders_without_console_errors_under_the_one_navigation(
+    stack: Stack, browser_page: BrowserPage, name: str
+) -> None:
     if name == "docs" and not SWAGGER_BUNDLE.is_file():
         pytest.fail(f"{SWAGGER_BUNDLE} is missing: `make web-vendor` copies swagger-ui in from npm")
     page = browser_page.page
@@ -38,9 +50,14 @@ def test_each_page_loads_and_renders_without_console_errors(stack: Stack, browse
 
     # Then its content renders, and nothing was logged as an error
     expect(page.locator(rendered).first).to_be_visible()
-    expect(page.locator("nav a[aria-current='page']")).to_have_count(1)
     page.wait_for_load_state("networkidle")
     assert browser_page.errors == []
+    # And it has the site's one navigation, with itself, and only itself, marked as the current page
+    links = page.get_by_role("navigation", name="Pages").get_by_role("link")
+    assert [(link.inner_text(), link.get_attribute("href")) for link in links.all()] == NAVIGATION
+    current = page.locator("nav a[aria-current='page']")
+    expect(current).to_have_count(1)
+    assert current.get_attribute("href") == path
     browser_page.screenshot(f"page-{name}")
 
 
