@@ -64,6 +64,13 @@ def test_each_page_renders_without_console_errors_under_the_one_navigation(
     expect(current).to_have_count(1)
     assert current.get_attribute("href") == path
     browser_page.screenshot(f"page-{name}")
+    # And from the top of the page, the keyboard's first stop is the link that skips the navigation, to the content
+    page.evaluate("document.body.tabIndex = -1; document.body.focus(); document.body.removeAttribute('tabindex')")
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
 
 
 def test_the_demo_form_loads_the_widget_from_the_api_without_console_errors(
