@@ -15,7 +15,10 @@ logger = Logger()
 app = create_resolver()
 
 
-@app.post("/v1/recognize", summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1")
+@app.post(
+    "/v1/recognize",
+    summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1, and the best guess",
+)
 def recognize(body: recognition.RecognizeRequest) -> recognition.RecognizeResponse:
     return recognition.recognize(body.image, active_ensemble())
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import challenges
+from drcaptcha import challenges, metrics
 from drcaptcha.errors import DrCaptchaError
 from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, UNREADABLE_BODY_ERRORS, create_resolver, json_response
 from drcaptcha.models.schemas import SiteverifyRequest, SiteverifyResponse
@@ -27,12 +27,15 @@ FIELD_ERROR_CODES = {"secret": challenges.INVALID_SECRET, "response": challenges
 
 @app.post("/v1/siteverify", summary="Verify a pass token once (JSON or form body; always HTTP 200)")
 def siteverify(body: SiteverifyRequest) -> SiteverifyResponse:
-    return challenges.verify_pass(
+    result = challenges.verify_pass(
         challenges.warm_runtime(), body.secret, body.response, body.idempotency_key, app.lambda_context
     )
+    metrics.count(metrics.SITEVERIFY_PASSED if result.success else metrics.SITEVERIFY_REJECTED)
+    return result
 
 
 def rejected(*codes: str) -> Response[str]:
+    metrics.count(metrics.SITEVERIFY_REJECTED)
     return json_response(200, SiteverifyResponse.failure(*codes).model_dump(by_alias=True))
 
 
@@ -56,6 +59,7 @@ app.exception_handler(UNREADABLE_BODY_ERRORS)(unreadable_body)
 app.exception_handler([Exception, DrCaptchaError, *DEPENDENCY_ERRORS])(internal_error)
 
 
+@metrics.published
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

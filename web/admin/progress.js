@@ -53,9 +53,20 @@ function renderFigures(stats) {
   });
 }
 
+// With nothing unlabelled or ambiguous, challenges are made of known glyphs only: say so, and how to go on.
+function renderLabelStatus(stats) {
+  const labelStatus = byId("label-status");
+  labelStatus.hidden = !stats.nothing_left_to_label;
+  labelStatus.textContent = stats.nothing_left_to_label
+    ? "Nothing left to label: challenges show known glyphs only and collect no votes. " +
+      "`drcaptcha remove-labels N` gives the crowd more."
+    : "";
+}
+
 export function loadStats() {
   return api("GET", "/admin/stats").then((stats) => {
     renderChart(stats);
+    renderLabelStatus(stats);
     renderFigures(stats);
   });
 }

@@ -32,6 +32,9 @@ class Site:
     site_key: str
     domain: str
     secret_hash: str
+    # Like Turnstile's test keys: its challenges are real, every answer passes, no answer becomes a vote, and its
+    # tokens redeem only with its own secret, so they are worth nothing to any other site.
+    test_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,18 @@ def site_key_of_secret(secret: str) -> str | None:
     return SITE_KEY_PREFIX + site_id
 
 
-def create_site(domain: str, clock: Callable[[], float] = time.time) -> NewSite:
-    """Register a site; the returned secret is shown once and only its hash is stored."""
+def create_site(domain: str, clock: Callable[[], float] = time.time, *, test_mode: bool = False) -> NewSite:
+    """Register a site; the returned secret is shown once and only its hash is stored. Test mode is for good."""
     site_id = secrets.token_urlsafe(16)
     site_key = SITE_KEY_PREFIX + site_id
     secret = f"{SECRET_PREFIX}{site_id}{_SECRET_SEPARATOR}{secrets.token_urlsafe(32)}"
-    item = SiteItem(site_key=site_key, domain=domain, secret_hash=hash_secret(site_key, secret), created_at=clock())
+    item = SiteItem(
+        site_key=site_key,
+        domain=domain,
+        secret_hash=hash_secret(site_key, secret),
+        created_at=clock(),
+        test_mode=True if test_mode else None,
+    )
     item.save(condition=SiteItem.site_key.does_not_exist())
     return NewSite(site_key=site_key, secret=secret, domain=domain)
 
@@ -103,4 +112,6 @@ class SiteDirectory:
             item = SiteItem.get(site_key)
         except SiteItem.DoesNotExist:
             return None
-        return Site(site_key=item.site_key, domain=item.domain, secret_hash=item.secret_hash)
+        return Site(
+            site_key=item.site_key, domain=item.domain, secret_hash=item.secret_hash, test_mode=bool(item.test_mode)
+        )
