@@ -17,7 +17,7 @@ from drcaptcha import charset
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
 from drcaptcha_ops import cli
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.iam import allows, function_statements
 from drcaptcha_ops.template import local_stack
 from functions.captcha import app as captcha_app
