@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drcaptcha import charset, sites
+from drcaptcha import charset, lookalikes, sites
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, SHARD_SIZE, GlyphRef
@@ -77,7 +77,7 @@ class CaptchaStack:
         item = self.challenge_item(challenge_id)
         typed = list(self.right_answer(challenge_id))
         first_scored = next(position for position, label in enumerate(item.expected) if label != REMOVED)
-        typed[first_scored] = "0" if item.expected[first_scored] != charset.class_of("0") else "1"
+        typed[first_scored] = next(c for c in "0AX" if not lookalikes.accepts(item.expected[first_scored], c))
         return "".join(typed)
 
 

@@ -5,8 +5,9 @@ AWS calls per operation, with warm caches (bench/bench_aws_calls.py measures the
 - answer: one conditional update that marks the challenge used *and* records the outcome, plus one PutRecords of
   the votes on a pass (when the stream fails, one PutItem keeps them in the vote outbox instead: no vote is lost,
   and the visitor still gets their token). The update's condition holds the typed answer itself (each position
-  must be unlabelled or name its expected class), so a pass is decided and recorded by the same write. Only when
-  that condition fails does a second conditional update record the fail, or tell a replay or an expired challenge;
+  must be unlabelled or name a class in its expected class's lookalike group), so a pass is decided and recorded
+  by the same write. Only when that condition fails does a second conditional update record the fail, or tell a
+  replay or an expired challenge;
 - siteverify: one conditional update that redeems the token (plus powertools' two writes to the idempotency table
   when the caller sends an `idempotency_key`).
 
@@ -36,7 +37,7 @@ from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateErr
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.transactions import TransactWrite
 
-from drcaptcha import aws, charset, outbox
+from drcaptcha import aws, charset, lookalikes, outbox
 from drcaptcha.config import get_settings
 from drcaptcha.errors import Gone, ServiceUnavailable, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphStore
@@ -226,8 +227,10 @@ def _record_pass(challenge: ChallengeItem, typed: str, now: float, site_key: str
     length = size(ChallengeItem.expected)  # type: ignore[no-untyped-call]
     condition = _open_condition(now, site_key) & (length == len(labels))
     for position, typed_label in enumerate(labels):
+        # A scored glyph accepts any class in the typed class's lookalike group (0 for O, 1 for l); groups are
+        # symmetric, so "expected is among the typed class's readings" is "typed is among expected's".
         expected = ChallengeItem.expected[position]
-        condition &= (expected == typed_label) | (expected == REMOVED)
+        condition &= expected.is_in(*sorted(lookalikes.readings_of(typed_label))) | (expected == REMOVED)
     # The pass also keeps the item until its token expires, so that siteverify can still redeem it.
     actions = [
         ChallengeItem.used.set(True),
