@@ -1,7 +1,9 @@
 """web/ on AWS: the widget's versioned path and integrity hash, and the upload to the stack's private web bucket.
 
-template.yaml puts the bucket behind CloudFront (origin access control); this module fills it. The widget is
-uploaded twice: at `widget/<hash>/widget.js`, a path whose content never changes (cached for a year, what sites
+template.yaml puts the bucket behind CloudFront (origin access control); this module fills it with the site that
+`drcaptcha_ops.pages.build` writes (web/'s files and every Jinja page rendered). A folder's `index.html` is also
+uploaded under the folder's own key (`admin/`), since CloudFront's default root object applies to `/` only. The
+widget is uploaded twice: at `widget/<hash>/widget.js`, a path whose content never changes (cached a year, what sites
 pin with its Subresource Integrity hash), and at `widget.js` with the pages' short cache lifetime. The local
 gateway serves web/ from disk as before; nothing here is needed to run the stack locally.
 """
@@ -11,16 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import mimetypes
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from drcaptcha import aws
+from drcaptcha_ops import pages
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+WEB_DIR = pages.WEB_ROOT
 WIDGET = "widget.js"
-# The demo site's templates are served by `drcaptcha demo`'s own server, never from the bucket.
-NOT_PUBLISHED = frozenset({"demo"})
 
 # The versioned widget never changes under its path; everything else may change with the next publish.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -65,27 +67,32 @@ class Upload:
     cache_control: str
 
 
-def uploads(web_dir: Path = WEB_DIR) -> Iterator[Upload]:
-    """Every file to publish, with its key, type and cache lifetime; the versioned widget first."""
-    yield Upload(widget_key(web_dir), web_dir / WIDGET, content_type(web_dir / WIDGET), IMMUTABLE)
-    for path in sorted(web_dir.rglob("*")):
-        relative = path.relative_to(web_dir)
-        if not path.is_file() or relative.parts[0] in NOT_PUBLISHED or relative.name.startswith("."):
+def uploads(site_dir: Path) -> Iterator[Upload]:
+    """Every file of a built site, with its key, type and cache lifetime; the versioned widget first."""
+    yield Upload(widget_key(site_dir), site_dir / WIDGET, content_type(site_dir / WIDGET), IMMUTABLE)
+    for path in sorted(site_dir.rglob("*")):
+        relative = path.relative_to(site_dir)
+        if not path.is_file() or relative.name.startswith("."):
             continue
         yield Upload(relative.as_posix(), path, content_type(path), SHORT)
+        if relative.name == "index.html" and relative.parent != Path():
+            yield Upload(f"{relative.parent.as_posix()}/", path, content_type(path), SHORT)
 
 
 def publish(bucket: str, web_dir: Path = WEB_DIR) -> list[Upload]:
-    """Upload web/ to `bucket`, each object with its content type and Cache-Control; returns what it uploaded."""
+    """Build the site from web/ and upload it to `bucket`, each object with its content type and Cache-Control."""
     s3 = aws.client("s3")
     done = []
-    for upload in uploads(web_dir):
-        s3.put_object(
-            Bucket=bucket,
-            Key=upload.key,
-            Body=upload.source.read_bytes(),
-            ContentType=upload.content_type,
-            CacheControl=upload.cache_control,
-        )
-        done.append(upload)
+    with tempfile.TemporaryDirectory(prefix="drcaptcha-web-") as folder:
+        site = Path(folder)
+        pages.build(site, web_dir)
+        for upload in uploads(site):
+            s3.put_object(
+                Bucket=bucket,
+                Key=upload.key,
+                Body=upload.source.read_bytes(),
+                ContentType=upload.content_type,
+                CacheControl=upload.cache_control,
+            )
+            done.append(upload)
     return done

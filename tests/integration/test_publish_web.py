@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from drcaptcha import aws
-from drcaptcha_ops import webpublish
+from drcaptcha_ops import pages, webpublish
 from drcaptcha_ops.cli import main
 from drcaptcha_ops.emulator import Emulator
 
@@ -59,15 +59,21 @@ def test_publish_web_uploads_web_with_types_and_cache_headers(
         "site.css": "text/css; charset=utf-8",
         "widget.js": "text/javascript; charset=utf-8",
         "admin/index.html": "text/html; charset=utf-8",
+        "admin/": "text/html; charset=utf-8",
         "admin/admin.js": "text/javascript; charset=utf-8",
     }
     for name, content_type in expected.items():
         head = s3.head_object(Bucket=bucket, Key=name)
         assert (head["ContentType"], head["CacheControl"]) == (content_type, "public, max-age=300"), name
 
-    # And the demo site's templates, which only `drcaptcha demo` serves, are not published
+    # And the pages are rendered from their Jinja templates: the bucket holds HTML, not the templates
+    index = s3.get_object(Bucket=bucket, Key="index.html")["Body"].read().decode()
+    assert index.lstrip().lower().startswith("<!doctype html>") and "{%" not in index and "{{" not in index
+    assert s3.get_object(Bucket=bucket, Key="admin/")["Body"].read().decode() == pages.render("admin/index.html")
+
+    # And neither the templates nor the demo site's, which only `drcaptcha demo` serves, are published
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=bucket)["Contents"]}
-    assert not any(name.startswith("demo/") for name in keys)
+    assert not any(name.startswith(("demo/", "pages/")) for name in keys)
 
 
 def test_publish_web_refuses_a_stack_without_a_web_bucket(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from drcaptcha_ops import webpublish
+from drcaptcha_ops import pages, webpublish
 from drcaptcha_ops.iam import transformed
 from drcaptcha_ops.template import local_stack
 
@@ -114,7 +114,7 @@ def test_each_front_door_transforms_with_its_resources(front_door: str) -> None:
 
 
 def test_every_api_route_reaches_the_api_through_the_distribution_and_no_page_is_shadowed(
-    cloudformation: dict[str, Any],
+    cloudformation: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """The pages and the dashboard call the API on their own origin: on CloudFront, the API's paths go to it."""
     config = resource(cloudformation, "WebDistribution")["Properties"]["DistributionConfig"]
@@ -129,7 +129,9 @@ def test_every_api_route_reaches_the_api_through_the_distribution_and_no_page_is
     assert len(routes) >= 15
     for route in routes:
         assert any(fnmatch.fnmatchcase(route, pattern) for pattern in api_patterns), route
-    for upload in webpublish.uploads():
+    site = tmp_path_factory.mktemp("site")
+    pages.build(site)
+    for upload in webpublish.uploads(site):
         assert not any(fnmatch.fnmatchcase("/" + upload.key, pattern) for pattern in api_patterns), upload.key
     for behavior in config["CacheBehaviors"]:
         if behavior["TargetOriginId"] == "api":
