@@ -28,7 +28,7 @@ from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challen
 from drcaptcha.config import reset_settings
 from drcaptcha.errors import Gone
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha_ops.awscalls import count_aws_calls
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.importer import import_emnist, remove_labels

@@ -39,7 +39,7 @@ from bench.results import Cell, Table, record, this_command
 from drcaptcha import ensemble_admin, recognition
 from drcaptcha.ensembles import read_manifest
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.admin import MemberRequest
+from drcaptcha.models.api.admin import MemberRequest
 from drcaptcha_ops.demo import restore_cached_network
 from drcaptcha_ops.emulator import running_emulator
 

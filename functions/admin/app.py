@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import admins, ensemble_admin
 from drcaptcha.http import create_resolver, json_response
-from drcaptcha.models.admin import (
+from drcaptcha.models.api.admin import (
     ENSEMBLE_ID_PATTERN,
     NETWORK_ID_PATTERN,
     ActivationResponse,

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from drcaptcha import challenges
 from drcaptcha.errors import BadRequest
 from drcaptcha.http import create_resolver, json_response, openapi_document
-from drcaptcha.models.schemas import (
+from drcaptcha.models.api.captcha import (
     CHALLENGE_ID_PATTERN,
     MAX_ANSWER_LENGTH,
     SITE_KEY_PATTERN,

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import labelling
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)

@@ -10,13 +10,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from drcaptcha import recognition
 from drcaptcha.ensemble_admin import active_ensemble
 from drcaptcha.http import create_resolver
+from drcaptcha.models.api.recognize import RecognizeRequest, RecognizeResponse
 
 logger = Logger()
 app = create_resolver()
 
 
 @app.post("/v1/recognize", summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1")
-def recognize(body: recognition.RecognizeRequest) -> recognition.RecognizeResponse:
+def recognize(body: RecognizeRequest) -> RecognizeResponse:
     return recognition.recognize(body.image, active_ensemble())
 
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from drcaptcha import challenges
 from drcaptcha.errors import DrCaptchaError
 from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, UNREADABLE_BODY_ERRORS, create_resolver, json_response
-from drcaptcha.models.schemas import SiteverifyRequest, SiteverifyResponse
+from drcaptcha.models.api.captcha import SiteverifyRequest, SiteverifyResponse
 
 logger = Logger()
 app = create_resolver()

@@ -54,8 +54,8 @@ from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import BadRequest, DataError, DrCaptchaError
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, truth_key
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.vote import AcceptanceItem, VoteItem
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.votes import AcceptanceItem, VoteItem
 from drcaptcha.recognition import to_emnist
 from drcaptcha.render import RenderStyle, render_captcha
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, active_ensemble_for_selection
@@ -841,7 +841,7 @@ def best_network(say: Callable[[str], None] = print, network_dirs: Sequence[Path
     network (trained once, then cached), created and activated, as an admin would."""
     from drcaptcha import ensemble_admin
     from drcaptcha.ensembles import load_ensemble_for_batch, read_manifest
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.models.api.admin import MemberRequest
     from drcaptcha_ops.demo import quick_network, restore_cached_network
 
     store = GlyphStore()

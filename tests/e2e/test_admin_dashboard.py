@@ -12,7 +12,7 @@ from typing import Any
 from playwright.sync_api import Page, Response, expect
 
 from drcaptcha import admins, ensemble_admin
-from drcaptcha.models.admin import EnsembleSummary
+from drcaptcha.models.api.admin import EnsembleSummary
 from tests.e2e.support import BrowserPage, Stack
 
 DASHBOARD = "/admin/"

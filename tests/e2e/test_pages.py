@@ -79,7 +79,7 @@ def test_the_canvas_page_shows_the_top_three_for_a_drawn_stroke(
 ) -> None:
     # Given an active ensemble (of the session's tiny networks) and the canvas page
     from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.models.api.admin import MemberRequest
 
     ensemble = create_ensemble("canvas", [MemberRequest(network_id=admin_networks[0], weight=1.0)])
     activate_ensemble(ensemble.ensemble_id)

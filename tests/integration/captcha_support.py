@@ -21,8 +21,8 @@ from drcaptcha import charset, sites
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore, ImportManifest, SplitInfo, labels_key, shard_key, truth_key
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.glyph import GlyphItem
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.glyphs import GlyphItem
 from drcaptcha_ops.gateway import LocalLambdaContext
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"

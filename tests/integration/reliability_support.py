@@ -18,9 +18,9 @@ from pydantic import TypeAdapter
 from drcaptcha import aws
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.outbox import OutboxItem
-from drcaptcha.models.vote import VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.outbox import OutboxItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway import running_gateway
 from drcaptcha_ops.poller import StreamPoller, create_poller

@@ -18,9 +18,9 @@ import pytest
 from drcaptcha import aws
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.outbox import OutboxItem
-from drcaptcha.ratelimit import RateLimitCounter
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.outbox import OutboxItem
+from drcaptcha.models.tables.rate_limits import RateLimitCounter
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.faults import inject_fault
 from drcaptcha_ops.gateway import LocalLambdaContext

@@ -17,9 +17,9 @@ import pytest
 from drcaptcha import aws, labelling
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.consensus import model_source
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.vote import AcceptanceItem, SourceItem, VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway import LocalLambdaContext
 from drcaptcha_ops.poller import StreamSubscription, create_poller, kinesis_event, stream_subscriptions

@@ -20,10 +20,10 @@ from drcaptcha.config import get_settings
 from drcaptcha.ensemble_admin import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.ensembles import network_model_key
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, labels_key
-from drcaptcha.models.admin import MemberRequest
-from drcaptcha.models.glyph import CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.vote import VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.api.admin import MemberRequest
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha.recognition import decode_png, to_emnist
 from drcaptcha.selection import SCORE_FLOOR, SELECTION, UNLABELLED_SHOWS_PER_WINDOW, GlyphSelector
 from drcaptcha_ops.emulator import Emulator

@@ -10,7 +10,7 @@ import pytest
 
 from drcaptcha import sites
 from drcaptcha.config import get_settings
-from drcaptcha.models.site import SiteItem
+from drcaptcha.models.tables.sites import SiteItem
 from drcaptcha_ops import cli
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app

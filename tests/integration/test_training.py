@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from drcaptcha import aws
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.ensembles import parse_manifest, sha256_hex
-from drcaptcha.models.network import EnsembleItem, NetworkItem
+from drcaptcha.models.tables.ensembles import EnsembleItem, NetworkItem
 from drcaptcha_ops.cli import main as drcaptcha
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_train.__main__ import main as train_main

@@ -23,8 +23,7 @@ from pynamodb.exceptions import DoesNotExist
 from drcaptcha import aws
 from drcaptcha.config import get_settings
 from drcaptcha.errors import BadRequest, Conflict, DataError, Forbidden, NotFound, Unauthorized
-from drcaptcha.models.admin import (
-    AdminItem,
+from drcaptcha.models.api.admin import (
     CrowdStats,
     NetworkDetail,
     NetworkList,
@@ -32,9 +31,10 @@ from drcaptcha.models.admin import (
     TrainingJob,
     TrainingJobList,
 )
-from drcaptcha.models.challenge import FAILED, PASSED
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED
-from drcaptcha.models.network import NetworkItem
+from drcaptcha.models.tables.admins import AdminItem
+from drcaptcha.models.tables.challenges import FAILED, PASSED
+from drcaptcha.models.tables.ensembles import NetworkItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED
 
 ADMIN_KEY_PREFIX: Final = "dca_"
 _BEARER: Final = re.compile(r"^Bearer ([A-Za-z0-9_-]{16,128})$")

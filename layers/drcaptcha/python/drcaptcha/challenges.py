@@ -40,8 +40,7 @@ from drcaptcha import aws, charset, outbox
 from drcaptcha.config import get_settings
 from drcaptcha.errors import Gone, ServiceUnavailable, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphStore
-from drcaptcha.models.challenge import FAILED, PASSED, ChallengeItem
-from drcaptcha.models.schemas import (
+from drcaptcha.models.api.captcha import (
     INCORRECT_ANSWER,
     AnswerResponse,
     ChallengeResponse,
@@ -49,7 +48,8 @@ from drcaptcha.models.schemas import (
     LegacyTestResponse,
     SiteverifyResponse,
 )
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
 from drcaptcha.ratelimit import Window, client_identity, count_in, raise_if_limited
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector
 from drcaptcha.sites import LEGACY_SITE, Site, SiteDirectory, secret_matches, site_key_of_secret

@@ -44,16 +44,14 @@ from drcaptcha.ensembles import (
 )
 from drcaptcha.errors import BadRequest, Conflict, DataError, DrCaptchaError, NotFound
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.admin import (
-    ACTIVE_POINTER_ID,
+from drcaptcha.models.api.admin import (
     ActivationResponse,
-    ActiveEnsembleItem,
     EnsembleDetail,
     EnsembleList,
     EnsembleSummary,
     MemberRequest,
 )
-from drcaptcha.models.network import EnsembleItem, NetworkItem
+from drcaptcha.models.tables.ensembles import ACTIVE_POINTER_ID, ActiveEnsembleItem, EnsembleItem, NetworkItem
 
 logger = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from drcaptcha.ensemble_admin import serving_cache
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DrCaptchaError, NotFound
 from drcaptcha.glyphs import GlyphRef, GlyphStore
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.vote import AcceptanceItem, SourceItem, VoteItem, audited
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem, audited
 
 logger = Logger(child=True)
 

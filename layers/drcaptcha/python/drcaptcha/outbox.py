@@ -22,8 +22,8 @@ from pynamodb.exceptions import PynamoDBException
 
 from drcaptcha import aws
 from drcaptcha.config import get_settings
-from drcaptcha.models.outbox import OutboxItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.outbox import OutboxItem
 
 logger = logging.getLogger(__name__)
 

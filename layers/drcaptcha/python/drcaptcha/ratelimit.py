@@ -11,28 +11,14 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from drcaptcha.config import get_settings
 from drcaptcha.errors import RateLimited
-from drcaptcha.models.base import TableModel
-
-
-class RateLimitCounter(TableModel):
-    """`bucket` is `<site>#<client hash>#<window number>`; the item lapses (TTL) one window after its own."""
-
-    table_setting: ClassVar[str] = "rate_limits_table"
-
-    class Meta:
-        table_name = ""
-
-    bucket = UnicodeAttribute(hash_key=True)
-    hits = NumberAttribute(default=0)
-    expires_at = NumberAttribute()
+from drcaptcha.models.tables.rate_limits import RateLimitCounter
 
 
 def client_identity(source_ip: str, key: bytes) -> str:

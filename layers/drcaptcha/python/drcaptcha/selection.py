@@ -36,7 +36,7 @@ from drcaptcha.ensemble_admin import serving_cache
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DataError, NotImported
 from drcaptcha.glyphs import GlyphRef, GlyphStore, ImportManifest
-from drcaptcha.models.glyph import AMBIGUOUS, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, UNLABELLED, GlyphItem
 
 GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3

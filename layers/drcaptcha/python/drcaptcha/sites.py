@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from drcaptcha.config import get_settings
-from drcaptcha.models.site import SiteItem
+from drcaptcha.models.tables.sites import SiteItem
 
 SITE_KEY_PREFIX: Final = "dc_site_"
 SECRET_PREFIX: Final = "dc_secret_"  # noqa: S105 - a format tag, not a secret

@@ -12,7 +12,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
 
 
 class VoteItem(TableModel):
