@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import challenges
+from drcaptcha.config import requires_settings
 from drcaptcha.errors import BadRequest
 from drcaptcha.http import create_resolver, json_response, openapi_document
 from drcaptcha.models.api.captcha import (
@@ -25,6 +26,17 @@ from drcaptcha.models.api.captcha import (
 )
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "glyphs_table",
+    "challenges_table",
+    "sites_table",
+    "rate_limits_table",
+    "ensembles_table",
+    "bucket_name",
+    "votes_stream",
+    "outbox_table",
+)
 app = create_resolver()
 LEGACY_MISSING_INPUT = "You must specify captcha id and value"
 
@@ -79,5 +91,6 @@ def serve_openapi_document() -> Response[str]:
 
 
 @logger.inject_lambda_context
+@requires_settings("captcha", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

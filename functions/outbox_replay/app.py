@@ -12,10 +12,17 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import outbox
+from drcaptcha.config import requires_settings
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "outbox_table",
+    "votes_stream",
+)
 
 
 @logger.inject_lambda_context
+@requires_settings("outbox_replay", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return outbox.replay_outbox().as_dict()

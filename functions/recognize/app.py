@@ -8,11 +8,17 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import recognition
-from drcaptcha.ensemble_admin import active_ensemble
+from drcaptcha.config import requires_settings
 from drcaptcha.http import create_resolver
 from drcaptcha.models.api.recognize import RecognizeRequest, RecognizeResponse
+from drcaptcha.serving import active_ensemble
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "ensembles_table",
+    "bucket_name",
+)
 app = create_resolver()
 
 
@@ -22,5 +28,6 @@ def recognize(body: RecognizeRequest) -> RecognizeResponse:
 
 
 @logger.inject_lambda_context
+@requires_settings("recognize", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

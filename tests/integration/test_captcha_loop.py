@@ -220,7 +220,7 @@ def test_too_many_challenges_from_one_client_get_429_with_retry_after(
 ) -> None:
     # Given a limit of 3 challenges a minute
     monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "3")
-    get_settings.cache_clear()
+    reset_settings()
     site = stack.create_site()
 
     # When one client asks 4 times, and another client once
@@ -237,7 +237,7 @@ def test_too_many_challenges_from_one_client_get_429_with_retry_after(
 def test_the_limit_resets_in_the_next_window(stack: CaptchaStack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a client that used up its window
     monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "1")
-    get_settings.cache_clear()
+    reset_settings()
     site = stack.create_site()
     get_challenge(site.site_key)
     limited = get_challenge(site.site_key)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from drcaptcha import aws
+from drcaptcha import aws, warm
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
 from drcaptcha.models.tables.challenges import ChallengeItem
@@ -43,11 +43,8 @@ from tests.integration.reliability_support import (
 def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
     # One attempt per boto3 call keeps a lasting fault fast to hit; pynamodb keeps its own retries.
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
     yield start_captcha_stack(emnist_dir, monkeypatch)
-    replace_runtime(None)
-    aws.reset_clients()
 
 
 def replay_outbox() -> dict[str, int]:

@@ -35,10 +35,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from drcaptcha import aws
+from drcaptcha import warm
 from drcaptcha.admins import create_admin
-from drcaptcha.challenges import replace_runtime
-from drcaptcha.config import reset_settings
 from drcaptcha.http import openapi_document
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway import http_routes, local_functions
@@ -89,17 +87,14 @@ def target(emulator_session: Emulator, emnist_dir: Path) -> Iterator[FuzzTarget]
     """Glyphs and a site in a fresh emulator, the gateway serving the template, and the merged document."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         emulator_session.reset()
-        reset_settings()
-        aws.reset_clients()
+        warm.reset()
         stack = start_captcha_stack(emnist_dir, monkeypatch)
         site = stack.create_site("fuzz.example")
         admin = create_admin("fuzzer")
         with served_gateway() as url:
             schema = schemathesis.openapi.from_dict(merged_document(url))
             yield FuzzTarget(url, schema, site.site_key, admin.key)
-    replace_runtime(None)
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 def test_every_template_route_is_in_the_document(target: FuzzTarget) -> None:
