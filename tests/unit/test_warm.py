@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import sys
+import threading
+
 import pytest
 
 from drcaptcha import aws, warm
@@ -44,3 +48,36 @@ def test_reset_forgets_caches_settings_clients_and_registered_state(monkeypatch:
     assert warm_runtime() is not runtime
     assert get_settings().sites_table == "after"
     assert aws.client("s3") is not client
+
+
+def test_threads_that_expire_and_refill_one_cache_at_once_leave_it_whole() -> None:
+    # Given an expiring cache whose clock moves on every read, so that entries lapse all the time
+    ticks = itertools.count()
+    cache: warm.TLRUCache[int, int] = warm.expiring(8, lambda: 3.0, lambda: float(next(ticks)))
+    errors: list[BaseException] = []
+
+    def churn(offset: int) -> None:
+        try:
+            for number in range(2_000):
+                key = (number + offset) % 16
+                if cache.get(key) is None:
+                    cache[key] = number
+        except BaseException as error:
+            errors.append(error)
+
+    # When eight threads read and refill it at once, switching as often as the interpreter can (a plain
+    # cachetools cache fails this within a few thousand operations)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=churn, args=(offset,)) for offset in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    # Then no thread saw an error, and the cache still holds at most its size
+    assert errors == []
+    assert len(cache) <= 8
