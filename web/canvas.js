@@ -1,6 +1,8 @@
 /*
  * The draw-a-character page: strokes on a canvas (mouse, touch and pen through pointer events), sent as a PNG
- * data URL to POST /v1/recognize, which answers {predictions: [{label, probability}, ...]}: the top 3 with p > 0.1.
+ * data URL to POST /v1/recognize, which answers {predictions: [{label, probability}, ...], best, threshold}: the top
+ * 3 with p > threshold (0.1), and the best guess whatever its probability. The page always shows a guess: the
+ * predictions, or, when none passes the threshold, the best guess marked as unsure.
  */
 (function () {
   "use strict";
@@ -85,29 +87,49 @@
     return (probability * 100).toFixed(1) + "%";
   }
 
-  function show(predictions) {
+  function predictionItem(prediction, unsure) {
+    var item = document.createElement("li");
+    var label = document.createElement("span");
+    label.className = "label";
+    label.textContent = prediction.label;
+    var meter = document.createElement("meter");
+    meter.min = 0;
+    meter.max = 1;
+    meter.value = prediction.probability;
+    meter.setAttribute("aria-label", "Probability of " + prediction.label);
+    var value = document.createElement("span");
+    value.className = "probability";
+    value.textContent = percent(prediction.probability);
+    item.appendChild(label);
+    item.appendChild(meter);
+    item.appendChild(value);
+    if (unsure) {
+      item.className = "unsure";
+      var mark = document.createElement("span");
+      mark.className = "unsure-mark";
+      mark.textContent = "unsure";
+      item.appendChild(mark);
+    }
+    return item;
+  }
+
+  function show(body) {
+    var predictions = body.predictions;
+    var best = body.best;
+    var threshold = typeof body.threshold === "number" ? body.threshold : 0.1;
     list.textContent = "";
-    predictions.forEach(function (prediction) {
-      var item = document.createElement("li");
-      var label = document.createElement("span");
-      label.className = "label";
-      label.textContent = prediction.label;
-      var meter = document.createElement("meter");
-      meter.min = 0;
-      meter.max = 1;
-      meter.value = prediction.probability;
-      meter.setAttribute("aria-label", "Probability of " + prediction.label);
-      var value = document.createElement("span");
-      value.className = "probability";
-      value.textContent = percent(prediction.probability);
-      item.appendChild(label);
-      item.appendChild(meter);
-      item.appendChild(value);
-      list.appendChild(item);
-    });
-    status.textContent = predictions.length
-      ? "Top " + predictions.length + ": " + predictions.map(function (p) { return p.label + " " + percent(p.probability); }).join(", ") + "."
-      : "The networks are not sure: no class has a probability above 0.1. Try drawing it larger.";
+    if (predictions.length) {
+      predictions.forEach(function (prediction) { list.appendChild(predictionItem(prediction, false)); });
+      status.textContent = "Top " + predictions.length + ": " +
+        predictions.map(function (p) { return p.label + " " + percent(p.probability); }).join(", ") + ".";
+    } else if (best) {
+      list.appendChild(predictionItem(best, true));
+      status.textContent = "Best guess: " + best.label + " " + percent(best.probability) + ", unsure: no class has a " +
+        "probability above " + percent(threshold) + ". Try drawing it larger.";
+    } else {
+      status.textContent = "The networks are not sure: no class has a probability above " + percent(threshold) +
+        ". Try drawing it larger.";
+    }
   }
 
   // The drawing is sent at 128x128, the resolution of the NIST forms EMNIST was made from: a third of the bytes
@@ -143,7 +165,7 @@
             status.textContent = "Could not read the drawing: " + message + ".";
             return;
           }
-          show(body.predictions);
+          show(body);
         });
       })
       .catch(function () {

@@ -10,9 +10,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import challenges
+from drcaptcha import challenges, metrics, tokens
 from drcaptcha.config import requires_settings
-from drcaptcha.errors import BadRequest
+from drcaptcha.errors import BadRequest, ServiceUnavailable
 from drcaptcha.http import create_resolver, json_response, openapi_document
 from drcaptcha.models.api.captcha import (
     CHALLENGE_ID_PATTERN,
@@ -47,17 +47,23 @@ def source_ip() -> str:
 
 @app.get("/v1/challenge", summary="A new captcha for a site")
 def get_challenge(sitekey: Annotated[str, Query(pattern=SITE_KEY_PATTERN)]) -> ChallengeResponse:
-    return challenges.issue_challenge(challenges.warm_runtime(), sitekey, source_ip())
+    challenge = challenges.issue_challenge(challenges.warm_runtime(), sitekey, source_ip())
+    metrics.count(metrics.CHALLENGES_ISSUED)
+    return challenge
 
 
 @app.post("/v1/answer", summary="Answer a captcha once: a pass returns a token for siteverify")
 def post_answer(body: AnswerRequest) -> AnswerResponse:
-    return challenges.answer_challenge(challenges.warm_runtime(), body.challenge_id, body.answer, body.sitekey)
+    result = challenges.answer_challenge(challenges.warm_runtime(), body.challenge_id, body.answer, body.sitekey)
+    metrics.count(metrics.PASSES if result.success else metrics.FAILS)
+    return result
 
 
 @app.get("/api/get-captcha", summary="Legacy: a captcha id and image", deprecated=True)
 def legacy_get_captcha() -> LegacyCaptchaResponse:
-    return challenges.legacy_get_captcha(challenges.warm_runtime(), source_ip())
+    challenge = challenges.legacy_get_captcha(challenges.warm_runtime(), source_ip())
+    metrics.count(metrics.CHALLENGES_ISSUED)
+    return challenge
 
 
 class LegacyMissingInput(BadRequest):
@@ -78,7 +84,9 @@ def legacy_test_captcha(
 ) -> LegacyTestResponse:
     if not captcha or not value:
         raise LegacyMissingInput(LEGACY_MISSING_INPUT)
-    return challenges.legacy_test_captcha(challenges.warm_runtime(), captcha, value)
+    result = challenges.legacy_test_captcha(challenges.warm_runtime(), captcha, value)
+    metrics.count(metrics.PASSES if result.test else metrics.FAILS)
+    return result
 
 
 @app.get("/openapi.json", include_in_schema=False)
@@ -90,7 +98,19 @@ def serve_openapi_document() -> Response[str]:
     )
 
 
+def count_missing_signing_key() -> None:
+    """After a 503: was it the token-signing key? (Read once per warm process, so this costs nothing when well.)"""
+    try:
+        tokens.signing_key()
+    except ServiceUnavailable:
+        metrics.count(metrics.SIGNING_KEY_MISSING)
+
+
+@metrics.published
 @logger.inject_lambda_context
 @requires_settings("captcha", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    if response.get("statusCode") == 503:
+        count_missing_signing_key()
+    return response

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import labelling
+from drcaptcha import labelling, metrics
 from drcaptcha.config import requires_settings
 from drcaptcha.models.stream import VoteRecord
 
@@ -30,13 +30,20 @@ REQUIRED_SETTINGS = (
     "bucket_name",
 )
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+COUNTED = frozenset({labelling.VoteOutcome.PENDING, labelling.VoteOutcome.ACCEPTED, labelling.VoteOutcome.AMBIGUOUS})
 
 
 def record_handler(record: KinesisStreamRecord) -> str:
     vote = VoteRecord.model_validate_json(record.kinesis.data_as_text())
-    return labelling.record_vote(vote).outcome.value
+    outcome = labelling.record_vote(vote).outcome
+    if outcome in COUNTED:
+        metrics.count(metrics.VOTES)
+    if outcome is labelling.VoteOutcome.ACCEPTED:
+        metrics.count(metrics.LABELS_ACCEPTED)
+    return outcome.value
 
 
+@metrics.published
 @logger.inject_lambda_context
 @requires_settings("labels", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import outbox
+from drcaptcha import metrics, outbox
 from drcaptcha.config import requires_settings
 
 logger = Logger()
@@ -22,7 +22,12 @@ REQUIRED_SETTINGS = (
 )
 
 
+@metrics.published
 @logger.inject_lambda_context
 @requires_settings("outbox_replay", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return outbox.replay_outbox().as_dict()
+    report = outbox.replay_outbox()
+    # Every round, zero included, so that the backlog alarm sees a steady series.
+    metrics.count(metrics.OUTBOX_KEPT_ITEMS, report.kept_items)
+    metrics.count(metrics.OUTBOX_REPLAYED_VOTES, report.replayed_votes)
+    return report.as_dict()

@@ -22,7 +22,10 @@ REQUIRED_SETTINGS = (
 app = create_resolver()
 
 
-@app.post("/v1/recognize", summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1")
+@app.post(
+    "/v1/recognize",
+    summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1, and the best guess",
+)
 def recognize(body: RecognizeRequest) -> RecognizeResponse:
     return recognition.recognize(body.image, active_ensemble())
 

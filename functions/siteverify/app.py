@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import challenges, tokens
+from drcaptcha import challenges, metrics, tokens
 from drcaptcha import siteverify as verification
 from drcaptcha.config import requires_settings
 from drcaptcha.errors import DrCaptchaError
@@ -35,12 +35,15 @@ FIELD_ERROR_CODES = {"secret": verification.INVALID_SECRET, "response": tokens.I
 
 @app.post("/v1/siteverify", summary="Verify a pass token once (JSON or form body; always HTTP 200)")
 def siteverify(body: SiteverifyRequest) -> SiteverifyResponse:
-    return verification.verify_pass(
+    result = verification.verify_pass(
         challenges.warm_runtime(), body.secret, body.response, body.idempotency_key, app.lambda_context
     )
+    metrics.count(metrics.SITEVERIFY_PASSED if result.success else metrics.SITEVERIFY_REJECTED)
+    return result
 
 
 def rejected(*codes: str) -> Response[str]:
+    metrics.count(metrics.SITEVERIFY_REJECTED)
     return json_response(200, SiteverifyResponse.failure(*codes).model_dump(by_alias=True))
 
 
@@ -64,6 +67,7 @@ app.exception_handler(UNREADABLE_BODY_ERRORS)(unreadable_body)
 app.exception_handler([Exception, DrCaptchaError, *DEPENDENCY_ERRORS])(internal_error)
 
 
+@metrics.published
 @logger.inject_lambda_context
 @requires_settings("siteverify", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Create the template's data resources at whatever `AWS_ENDPOINT_URL` names: moto, LocalStack or AWS.
 
-Idempotent: a resource that exists already is left as it is. Resource types that only SAM deploys
-(functions, the API, the layer, IAM, Batch) are listed in DEPLOYED_BY_SAM_ONLY; an unknown type is an error,
-so that a new resource in the template cannot be silently missing from the local stack.
+Idempotent: a resource that exists already is left as it is. Resource types that only SAM deploys (functions,
+the API, the layer, IAM, Batch, logs, alarms, the dashboard, SNS) are listed in DEPLOYED_BY_SAM_ONLY; an unknown
+type is an error, so that a new resource in the template cannot be silently missing from the local stack.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from drcaptcha import aws
 from drcaptcha.config import reset_settings
+from drcaptcha_ops.teardown import empty_bucket
 from drcaptcha_ops.template import LocalStack, local_stack
 
 DEPLOYED_BY_SAM_ONLY = frozenset(
@@ -34,6 +35,12 @@ DEPLOYED_BY_SAM_ONLY = frozenset(
         "AWS::SSM::Parameter",
         "AWS::SecretsManager::Secret",
         "AWS::Logs::LogGroup",
+        "AWS::Logs::MetricFilter",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+        "AWS::SNS::Subscription",
         "AWS::Lambda::EventSourceMapping",
     }
 )
@@ -195,14 +202,7 @@ def delete_resources(stack: LocalStack) -> None:
 def _empty_bucket(name: str) -> None:
     s3 = aws.client("s3")
     try:
-        pages = s3.get_paginator("list_object_versions").paginate(Bucket=name)
-        for page in pages:
-            objects = [
-                {"Key": item["Key"], "VersionId": item["VersionId"]}
-                for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            if objects:
-                s3.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
+        empty_bucket(name)
     except s3.exceptions.NoSuchBucket:
         return
 

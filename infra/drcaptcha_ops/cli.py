@@ -26,6 +26,9 @@ COMMAND_MODULES = (
     "drcaptcha_ops.commands.admin",
     "drcaptcha_ops.commands.demo",
     "drcaptcha_ops.commands.simulate",
+    "drcaptcha_ops.commands.deploy_env",
+    "drcaptcha_ops.commands.smoke",
+    "drcaptcha_ops.commands.teardown",
 )
 
 

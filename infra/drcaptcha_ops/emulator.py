@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from moto.core.common_models import BaseModel
@@ -127,11 +128,11 @@ def attached_stack(endpoint: str) -> Iterator[Emulator]:
     yield Emulator(server=None, endpoint=endpoint, stack=stack)
 
 
-def write_env_file(environment: dict[str, str]) -> None:
-    """Let other shells' `drcaptcha` commands find this emulator (Settings reads this file)."""
-    LOCAL_ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+def write_env_file(environment: dict[str, str], path: Path = LOCAL_ENV_FILE) -> None:
+    """Let other shells' `drcaptcha` commands find this emulator or stack (Settings reads LOCAL_ENV_FILE)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"{name}={value}" for name, value in sorted(environment.items())]
-    LOCAL_ENV_FILE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def remove_env_file() -> None:

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, Response, expect
 
 from drcaptcha import admins, ensemble_admin
 from drcaptcha.models.api.admin import EnsembleSummary
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
 from tests.e2e.support import BrowserPage, Stack
 
 DASHBOARD = "/admin/"
@@ -239,7 +240,36 @@ def test_the_training_launcher_reports_the_api_outcome_and_label_progress_matche
         page.locator("#progress-chart g.bar[data-name='Still unlabelled'] rect.bar-fill").get_attribute("width") != "0"
     )
     expect(page.locator("#progress-chart title")).to_contain_text(f"{stats.glyphs_unlabelled} still unlabelled")
+    # And, with glyphs still unlabelled, no "nothing left to label" note
+    expect(page.locator("#label-status")).to_be_hidden()
     assert errors_apart_from_status(browser_page, 409) == []
+
+
+def test_the_dashboard_says_when_nothing_is_left_to_label(
+    stack: Stack, admin_key: str, browser_page: BrowserPage
+) -> None:
+    """The session's unlabelled glyphs are marked labelled for this test only, and reopened afterwards."""
+    # Given a stack where the crowd has labelled every glyph it was given
+    still_open = list(GlyphItem.by_state.query(UNLABELLED)) + list(GlyphItem.by_state.query(AMBIGUOUS))
+    states = {glyph.glyph_id: glyph.state for glyph in still_open}
+    assert states
+    try:
+        for glyph in still_open:
+            glyph.update(actions=[GlyphItem.state.set(CROWD)])
+
+        # When an admin signs in
+        sign_in(browser_page.page, stack, admin_key)
+
+        # Then label progress says that nothing is left to label, and how to give the crowd more
+        status = browser_page.page.locator("#label-status")
+        expect(status).to_be_visible()
+        expect(status).to_contain_text("Nothing left to label")
+        expect(status).to_contain_text("drcaptcha remove-labels N")
+        expect(browser_page.page.locator("#stats dd[data-stat='glyphs_unlabelled']")).to_have_text("0")
+    finally:
+        for glyph in still_open:
+            glyph.update(actions=[GlyphItem.state.set(states[glyph.glyph_id])])
+    assert browser_page.errors == []
 
 
 def test_the_dashboard_fits_a_phone_screen(

@@ -15,10 +15,11 @@ from unittest.mock import patch
 
 from pydantic import TypeAdapter
 
-from drcaptcha import aws
+from drcaptcha import aws, charset
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import CROWD, GlyphItem
 from drcaptcha.models.tables.outbox import OutboxItem
 from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import Emulator
@@ -26,7 +27,15 @@ from drcaptcha_ops.gateway import running_gateway
 from drcaptcha_ops.poller import StreamPoller, create_poller
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
-from tests.integration.captcha_support import CLIENT_IP, SIGNING_KEY, CaptchaStack, Reply, api_event, invoke
+from tests.integration.captcha_support import (
+    CLIENT_IP,
+    SIGNING_KEY,
+    CaptchaStack,
+    Reply,
+    api_event,
+    invoke,
+    true_labels,
+)
 
 
 def get_challenge(sitekey: str, source_ip: str = CLIENT_IP) -> Reply:
@@ -116,6 +125,35 @@ def poll_until_quiet(poller: StreamPoller, rounds: int = 20) -> int:
             return delivered
         delivered += count
     raise AssertionError(f"the stream was still delivering after {rounds} rounds")
+
+
+def truthful_answer(stack: CaptchaStack, challenge_id: str) -> str:
+    """What a human who reads every glyph right types, the unlabelled ones included (their true labels)."""
+    item = stack.challenge_item(challenge_id)
+    return "".join(charset.character_of(label) for label in true_labels(stack.emnist_dir, list(item.glyph_ids)))
+
+
+def label_every_glyph_by_consensus(
+    stack: CaptchaStack, emulator: Emulator, sitekey: str, passes_a_round: int = 8, rounds: int = 5
+) -> int:
+    """Visitors (an address each) pass challenges, reading every glyph right, and the template's labels consumer
+    counts their votes off the stream, round after round, until consensus has labelled every glyph the stack
+    left unlabelled. Returns the passes it took."""
+    passes = 0
+    for _ in range(rounds):
+        for _ in range(passes_a_round):
+            passes += 1
+            challenge = get_challenge(sitekey, source_ip=f"198.51.{passes // 256}.{passes % 256}")
+            assert challenge.status == 200, challenge.body
+            challenge_id = challenge.body["challenge_id"]
+            reply = post_answer(challenge_id, truthful_answer(stack, challenge_id))
+            assert reply.status == 200 and reply.body["success"] is True, reply.body
+        with template_poller(emulator) as poller:
+            poll_until_quiet(poller)
+        states = {GlyphItem.get(glyph_id, consistent_read=True).state for glyph_id in stack.unlabelled}
+        if states == {CROWD}:
+            return passes
+    raise AssertionError(f"consensus had not labelled every glyph after {passes} passes: {states}")
 
 
 # --- over HTTP, through the local gateway --------------------------------------------------------------------

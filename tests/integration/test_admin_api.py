@@ -420,7 +420,25 @@ def test_stats_count_glyphs_by_state_votes_and_challenge_outcomes(emulator: Emul
         "challenges_failed": 1,
         "challenges_open": 1,
         "pass_rate": pytest.approx(2 / 3, abs=1e-4),
+        "nothing_left_to_label": False,
     }
+
+
+@pytest.mark.parametrize(("states", "nothing_left"), [([CROWD] * 2, True), ([CROWD, AMBIGUOUS], False)])
+def test_stats_say_when_nothing_is_left_to_label(
+    emulator: Emulator, key: str, states: list[str], nothing_left: bool
+) -> None:
+    # Given glyphs the crowd has labelled, and perhaps one it keeps disagreeing on (which is still shown)
+    for number, state in enumerate(states):
+        GlyphItem(f"train:00000:{number:04d}", state=state).save()
+
+    # When the stats are read
+    reply = call("GET", "/admin/stats", key)
+
+    # Then they say whether any glyph is left for the crowd
+    assert reply.status == 200
+    assert reply.body["glyphs_unlabelled"] == 0
+    assert reply.body["nothing_left_to_label"] is nothing_left
 
 
 def test_the_ensemble_cli_creates_activates_and_lists(networks: Snapshot, capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,18 +37,22 @@ from schemathesis.specs.openapi.checks import (
 
 from drcaptcha import warm
 from drcaptcha.admins import create_admin
+from drcaptcha.config import get_settings
 from drcaptcha.http import openapi_document
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway import http_routes, local_functions
 from drcaptcha_ops.template import REPO_ROOT, local_stack
 from tests.integration.captcha_support import start_captcha_stack
-from tests.integration.reliability_support import served_gateway
+from tests.integration.reliability_support import label_every_glyph_by_consensus, served_gateway
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261126"))
 # Functions whose every reply is HTTP 200 with its own error field (the siteverify convention).
 ERRORS_AS_200 = {"SiteverifyFunction"}
 ADMIN_FUNCTION = "AdminFunction"
+# The states of the data every test runs in (issue 14: with nothing left to label, challenges still work).
+UNLABELLED_LEFT = "unlabelled-left"
+NOTHING_TO_LABEL = "nothing-to-label"
 STACK = local_stack()
 ROUTES = sorted(
     (route.method, route.path, route.function_id) for route in http_routes(STACK) if route.path != "/openapi.json"
@@ -61,6 +65,7 @@ class FuzzTarget:
     schema: Any
     site_key: str
     admin_key: str
+    state: str
 
 
 def merged_document(url: str) -> dict[str, Any]:
@@ -82,18 +87,25 @@ def merged_document(url: str) -> dict[str, Any]:
     return document
 
 
-@pytest.fixture(scope="module")
-def target(emulator_session: Emulator, emnist_dir: Path) -> Iterator[FuzzTarget]:
-    """Glyphs and a site in a fresh emulator, the gateway serving the template, and the merged document."""
+@pytest.fixture(scope="module", params=[UNLABELLED_LEFT, NOTHING_TO_LABEL])
+def target(request: pytest.FixtureRequest, emulator_session: Emulator, emnist_dir: Path) -> Iterator[FuzzTarget]:
+    """Glyphs and a site in a fresh emulator, the gateway serving the template, and the merged document.
+
+    Every test runs in two states of the data: with glyphs left to label, and once the crowd has labelled every
+    one (through real passes and the labels consumer), when challenges are made of known glyphs only."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         emulator_session.reset()
         warm.reset()
         stack = start_captcha_stack(emnist_dir, monkeypatch)
         site = stack.create_site("fuzz.example")
+        if request.param == NOTHING_TO_LABEL:
+            label_every_glyph_by_consensus(stack, emulator_session, site.site_key)
+            stack.clock.advance(get_settings().unlabelled_cache_seconds + 1)
+            assert all(pick.known for pick in stack.runtime.selector.pick())
         admin = create_admin("fuzzer")
         with served_gateway() as url:
             schema = schemathesis.openapi.from_dict(merged_document(url))
-            yield FuzzTarget(url, schema, site.site_key, admin.key)
+            yield FuzzTarget(url, schema, site.site_key, admin.key, request.param)
     warm.reset()
 
 
@@ -146,7 +158,8 @@ def test_fuzzed_requests_get_no_5xx_and_replies_that_fit_the_document(
 
     send()
     with capsys.disabled():  # one line a route and mode, for docs/RELIABILITY.md's counts
-        print(f"\nfuzz {method} {path} {mode}: {len(sent)} requests, statuses {dict(sorted(Counter(sent).items()))}")
+        statuses = dict(sorted(Counter(sent).items()))
+        print(f"\nfuzz {target.state} {method} {path} {mode}: {len(sent)} requests, statuses {statuses}")
 
     assert sent, "no request was generated"
     assert all(status < 500 for status in sent)

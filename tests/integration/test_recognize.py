@@ -78,13 +78,18 @@ def test_a_drawn_character_is_recognised_by_the_active_ensemble(networks: Snapsh
         assert len(probabilities) <= 3 and all(p > 0.1 for p in probabilities)
         assert probabilities == sorted(probabilities, reverse=True)
         assert all(charset.class_of(p["label"]) is not None for p in reply.body["predictions"])
-    # And the top class is the ensemble's reading of the drawing in EMNIST form
+    # And the best guess is the ensemble's reading of the drawing in EMNIST form, given with the threshold even
+    # when no class passes it, and first among the predictions when one does
     for image, reply in zip(images[:20], replies, strict=True):
         expected = ensemble.predict(to_emnist(decode_png(drawn(image)))[np.newaxis])[0]
+        best = reply.body["best"]
+        assert reply.body["threshold"] == 0.1
+        assert charset.class_of(best["label"]) == int(expected.argmax())
+        assert best["probability"] == pytest.approx(float(expected.max()), abs=1e-4)
         if reply.body["predictions"]:
-            assert charset.class_of(reply.body["predictions"][0]["label"]) == int(expected.argmax())
+            assert reply.body["predictions"][0] == best
         else:
-            assert expected.max() <= 0.1
+            assert best["probability"] <= 0.1
 
 
 def test_without_an_active_ensemble_recognize_says_so(networks: Snapshot) -> None:

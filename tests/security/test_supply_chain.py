@@ -28,6 +28,7 @@ EXPLAINED = {
     ("infra/drcaptcha_ops/emulator.py", "B310"): "urlopen of the local emulator's own http://127.0.0.1 URL",
     ("infra/drcaptcha_ops/demo.py", "B310"): "urlopen of a fixed https URL (or a test's file URL)",
     ("infra/drcaptcha_ops/demo_site.py", "B310"): "urlopen of the configured siteverify URL (http/https)",
+    ("infra/drcaptcha_ops/smoke.py", "B310"): "urlopen of the operator's API and widget URLs (http/https only)",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from drcaptcha.glyphs import GlyphRef
 from drcaptcha.selection import MAX_SHOWS_PER_WINDOW, WeightedCandidates
@@ -66,3 +67,62 @@ def test_unlabelled_candidates_use_their_own_smaller_cap_and_say_when_a_draw_wou
     small.shown[:] = 5
     assert small.used_up(3)
     assert not WeightedCandidates.of([], np.array([]), []).used_up(3)
+
+
+def test_no_candidates_draw_no_glyphs() -> None:
+    """Nothing left to label (issue 14): the draw used to divide 0 by 0 and fail every challenge."""
+    empty = WeightedCandidates.of([], np.array([]), [], cap=5)
+
+    assert empty.draw(np.random.default_rng(0), 3) == []
+    assert empty.draw(np.random.default_rng(0), 0) == []
+
+
+def test_fewer_candidates_than_asked_are_all_drawn_once() -> None:
+    pool = candidates([1.0, 2.0])
+
+    picks = pool.draw(np.random.default_rng(0), 3)
+
+    assert sorted(pick.ref.offset for pick in picks) == [0, 1]
+    assert pool.shown.tolist() == [1, 1]
+
+
+def test_draws_follow_the_weights_as_drawing_one_at_a_time_would() -> None:
+    # Given weights 6, 3 and 1: drawing two one at a time without replacement leaves glyph 2 out with probability
+    # (6/10)(3/4) + (3/10)(6/7) = 0.707, glyph 1 with 0.217 and glyph 0 with 0.076
+    pool = WeightedCandidates.of(
+        [GlyphRef("train", 0, offset) for offset in range(3)], np.array([6.0, 3.0, 1.0]), [None] * 3, cap=None
+    )
+    rng = np.random.default_rng(11)
+
+    # When 20,000 challenges draw two of them
+    left_out = Counter[int]()
+    for _ in range(20_000):
+        drawn = {pick.ref.offset for pick in pool.draw(rng, 2)}
+        left_out.update({0, 1, 2} - drawn)
+
+    # Then each is left out as often as sequential weighted sampling leaves it out (within 1.5 points)
+    expected = {0: 0.3 * (1 / 7) + 0.1 * (3 / 9), 1: 0.6 * (1 / 4) + 0.1 * (6 / 9), 2: 0.6 * (3 / 4) + 0.3 * (6 / 7)}
+    assert sum(expected.values()) == pytest.approx(1.0)
+    for offset, share in expected.items():
+        assert left_out[offset] / 20_000 == pytest.approx(share, abs=0.015)
+
+
+def test_a_glyph_with_no_weight_is_drawn_only_when_too_few_others_are_left() -> None:
+    pool = candidates([0.0, 1.0, 1.0, 1.0])
+    rng = np.random.default_rng(5)
+
+    assert all(0 not in {pick.ref.offset for pick in pool.draw(rng, 3)} for _ in range(6))
+    pool.shown[1:] = MAX_SHOWS_PER_WINDOW
+    assert {pick.ref.offset for pick in pool.draw(rng, 4)} == {0, 1, 2, 3}
+
+
+def test_an_uncapped_uniform_pool_is_never_used_up_and_keeps_the_labels() -> None:
+    refs = [GlyphRef("train", 2, offset) for offset in range(50)]
+    pool = WeightedCandidates.of(refs, np.ones(50), [offset % 47 for offset in range(50)], cap=None)
+    rng = np.random.default_rng(2)
+
+    picks = [pick for _ in range(200) for pick in pool.draw(rng, 6)]
+
+    assert not pool.used_up(6)
+    assert all(pick.label == pick.ref.offset % 47 for pick in picks)
+    assert len(set(picks)) == 50

@@ -6,14 +6,17 @@ from __future__ import annotations
 import base64
 import io
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
+from drcaptcha.charset import class_of
 from drcaptcha.errors import BadRequest, PayloadTooLarge
-from drcaptcha.recognition import DATA_URL_PREFIX, decode_png, to_emnist, top_predictions
+from drcaptcha.recognition import DATA_URL_PREFIX, MIN_PROBABILITY, decode_png, recognize, to_emnist, top_predictions
 from tests.fixtures.glyph_data import read_emnist
 
 
@@ -132,6 +135,50 @@ def test_top_predictions_keep_at_most_three_above_one_tenth_best_first() -> None
     assert [(p.label, p.probability) for p in predictions] == [("A", 0.5), ("3", 0.25), ("f", 0.15)]
     probabilities[:] = 1 / 47
     assert top_predictions(probabilities) == []
+
+
+class ThinEnsemble:
+    """Stands in for a weak LiteRT ensemble (recognize needs only `predict` and the manifest's id): it gives every
+    drawing the same spread-out probabilities."""
+
+    def __init__(self, probabilities: NDArray[np.float32]) -> None:
+        self.probabilities = probabilities
+        self.manifest = SimpleNamespace(ensemble_id="weak")
+        self.seen: list[NDArray[np.uint8]] = []
+
+    def predict(self, images: NDArray[np.uint8]) -> NDArray[np.float32]:
+        self.seen.append(images)
+        return np.stack([self.probabilities] * len(images))
+
+
+def test_an_ensemble_unsure_of_every_class_still_names_its_best_guess_beside_the_threshold() -> None:
+    # Given an ensemble that gives L 0.08 and spreads the rest thinly: no class reaches p > 0.1
+    probabilities = np.full(47, 0.92 / 46, dtype=np.float32)
+    probabilities[class_of("L")] = 0.08
+    ensemble: Any = ThinEnsemble(probabilities)
+
+    # When a drawn L (two strokes) is recognised
+    drawing = canvas(200, 200, (40, 20, 60, 180))
+    drawing.paste((0, 0, 0), (40, 160, 160, 180))
+    reply = recognize(data_url(drawing), ensemble)
+
+    # Then no prediction passes the threshold, but the best guess is given with it, and the threshold is 0.1
+    assert reply.predictions == []
+    assert (reply.best.label, reply.best.probability) == ("L", 0.08)
+    assert reply.threshold == MIN_PROBABILITY == 0.1
+    assert reply.ensemble_id == "weak"
+    assert ensemble.seen[0].shape == (1, 28, 28)
+
+
+def test_a_sure_ensemble_lists_its_best_guess_first_among_the_predictions() -> None:
+    probabilities = np.zeros(47, dtype=np.float32)
+    probabilities[[class_of("L"), class_of("1")]] = [0.7, 0.3]
+    ensemble: Any = ThinEnsemble(probabilities)
+
+    reply = recognize(data_url(canvas(100, 100, (40, 10, 60, 90))), ensemble)
+
+    assert [p.label for p in reply.predictions] == ["L", "1"]
+    assert reply.best == reply.predictions[0]
 
 
 def test_real_emnist_glyphs_drawn_large_come_back_close_to_their_original_form(emnist_dir: Path) -> None:

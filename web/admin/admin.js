@@ -468,6 +468,14 @@
       chart.appendChild(group);
     });
 
+    // With nothing unlabelled or ambiguous, challenges are made of known glyphs only: say so, and how to go on.
+    var labelStatus = byId("label-status");
+    labelStatus.hidden = !stats.nothing_left_to_label;
+    labelStatus.textContent = stats.nothing_left_to_label
+      ? "Nothing left to label: challenges show known glyphs only and collect no votes. " +
+        "`drcaptcha remove-labels N` gives the crowd more."
+      : "";
+
     var list = byId("stats");
     list.textContent = "";
     [
@@ -534,7 +542,8 @@
     state = { networks: [], ensembles: [], activeId: null, editing: null };
     // Leave no presigned URL or data on the page once signed out.
     ["networks-table", "ensembles-table", "jobs-table"].forEach(function (id) { byId(id).tBodies[0].textContent = ""; });
-    ["network-plots", "ensemble-members", "stats", "progress-chart"].forEach(function (id) { byId(id).textContent = ""; });
+    ["network-plots", "ensemble-members", "stats", "progress-chart", "label-status"].forEach(function (id) { byId(id).textContent = ""; });
+    byId("label-status").hidden = true;
     showDashboard(false);
     var error = byId("signin-error");
     error.hidden = !message;

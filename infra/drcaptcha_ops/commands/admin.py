@@ -13,6 +13,7 @@ from typing import Any
 
 from drcaptcha import admins, ensemble_admin
 from drcaptcha.models.api.admin import EnsembleDetail, MemberRequest
+from drcaptcha_ops.commands.output import stdout_to_stderr
 
 
 def register(subparsers: Any) -> None:
@@ -102,7 +103,8 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    listing = ensemble_admin.list_ensembles()
+    with stdout_to_stderr(args.json):
+        listing = ensemble_admin.list_ensembles()
     if args.json:
         print(json.dumps(listing.model_dump(), indent=2))
         return 0

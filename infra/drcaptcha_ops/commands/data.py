@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from drcaptcha.charset import CLASSES
+from drcaptcha_ops.commands.output import stdout_to_stderr
 from drcaptcha_ops.importer import import_emnist, remove_labels, stats
 
 CLASS_COLUMNS = 4
@@ -80,7 +81,8 @@ def run_remove_labels(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    counts = stats()
+    with stdout_to_stderr(args.json):
+        counts = stats()
     if args.json:
         print(json.dumps(counts))
         return 0

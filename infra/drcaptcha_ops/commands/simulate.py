@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from drcaptcha_ops.commands.data import positive_int
+from drcaptcha_ops.commands.output import stdout_to_stderr
 from drcaptcha_ops.demo import find_emnist
 from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, report_table, simulate
 
@@ -74,10 +75,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         through_gateway=args.through_gateway,
     )
     plan = StackPlan(emnist=emnist, limit=args.limit, remove=args.remove or args.challenges)
-    say = (lambda text: print(text, file=sys.stderr)) if args.json else print
-    with fresh_stack(plan, progress=not args.json) as removed:
+    # With --json, stdout is for the report alone: the work's own output (the quick network's Keras epoch lines,
+    # the functions' logs) goes to stderr.
+    with stdout_to_stderr(args.json), fresh_stack(plan, progress=not args.json) as removed:
         wants_network = args.bots or args.network or args.network_dir
-        network, name = best_network(say, args.network_dir) if wants_network else (None, None)
+        network, name = best_network(print, args.network_dir) if wants_network else (None, None)
         report = simulate(config, removed, network, name, progress=not args.json)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report_table(report))
     return 0

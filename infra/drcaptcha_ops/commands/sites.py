@@ -17,6 +17,7 @@ from drcaptcha.errors import BadRequest
 from drcaptcha.glyphs import GlyphRef, GlyphStore, truth_key
 from drcaptcha.render import render_captcha
 from drcaptcha.selection import GlyphSelector, PickedGlyph
+from drcaptcha_ops.commands.output import stdout_to_stderr
 
 # A host name as a browser sends it: dot-separated labels of letters, digits and inner hyphens, optional port.
 _LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -27,6 +28,11 @@ def register(subparsers: Any) -> None:
     create = subparsers.add_parser("create-site", help="register a site: prints its site key and secret once")
     create.add_argument("--domain", required=True, help="the site's host name, e.g. example.com")
     create.add_argument("--json", action="store_true", help='print {"site_key", "secret", "domain"}')
+    create.add_argument(
+        "--test-mode",
+        action="store_true",
+        help="a test site for `drcaptcha smoke`: every answer passes and none is a vote (it cannot be undone)",
+    )
     create.set_defaults(run=run_create_site)
 
     generate = subparsers.add_parser("generate-captchas", help="write N sample captcha PNGs and a manifest")
@@ -40,10 +46,13 @@ def run_create_site(args: argparse.Namespace) -> int:
     domain = args.domain.strip().lower()
     if len(domain) > 253 or not _DOMAIN.match(domain):
         raise BadRequest(f"not a host name: {args.domain!r} (e.g. example.com or localhost:8000)")
-    site = sites.create_site(domain)
+    with stdout_to_stderr(args.json):
+        site = sites.create_site(domain, test_mode=args.test_mode)
     if args.json:
         print(json.dumps({"site_key": site.site_key, "secret": site.secret, "domain": site.domain}))
         return 0
+    if args.test_mode:
+        print("TEST SITE: every answer passes and casts no vote; never put its keys on a real site.")
     print(f"site key: {site.site_key}")
     print(f"secret:   {site.secret}")
     print(f"domain:   {site.domain}")

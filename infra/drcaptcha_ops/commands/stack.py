@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from drcaptcha.config import get_settings
+from drcaptcha.errors import BadRequest
 from drcaptcha_ops.bootstrap import bootstrap, export_environment
 from drcaptcha_ops.emulator import EMULATOR_CREDENTIALS, remove_env_file, running_emulator, write_env_file
 from drcaptcha_ops.template import local_stack
@@ -21,7 +22,9 @@ def register(subparsers: Any) -> None:
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.set_defaults(run=run_emulator)
 
-    boot = subparsers.add_parser("bootstrap", help="create the template's resources at AWS_ENDPOINT_URL")
+    boot = subparsers.add_parser(
+        "bootstrap", help="create the template's resources in an emulator at AWS_ENDPOINT_URL (never on AWS)"
+    )
     boot.set_defaults(run=run_bootstrap)
 
 
@@ -44,10 +47,16 @@ def run_emulator(args: argparse.Namespace) -> int:
 
 
 def run_bootstrap(args: argparse.Namespace) -> int:
+    if not get_settings().aws_endpoint_url:
+        # On AWS the stack owns the resources: a bootstrap there would make a second, unmanaged set.
+        raise BadRequest(
+            "bootstrap is for emulators (set AWS_ENDPOINT_URL); on AWS deploy with `sam deploy` and point the CLI "
+            "at the stack with `drcaptcha deploy-env --stack NAME` (docs/DEPLOY.md)"
+        )
     stack = local_stack()
     report = bootstrap(stack)
     export_environment(stack)
-    endpoint = get_settings().aws_endpoint_url or "AWS"
+    endpoint = get_settings().aws_endpoint_url
     print(
         f"bootstrap at {endpoint}: created {len(report.created)}, existing {len(report.existing)}, "
         f"left to SAM {len(report.skipped)}"

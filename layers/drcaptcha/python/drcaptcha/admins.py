@@ -239,9 +239,10 @@ def crowd_stats(clock: Callable[[], float] = time.time) -> CrowdStats:
         challenges, "#used = :unused AND expires_at > :now", {":unused": {"BOOL": False}, ":now": {"N": str(clock())}}
     )
     answered = passed + failed
+    unlabelled, ambiguous = in_state(UNLABELLED), in_state(AMBIGUOUS)
     return CrowdStats(
-        glyphs_unlabelled=in_state(UNLABELLED),
-        glyphs_ambiguous=in_state(AMBIGUOUS),
+        glyphs_unlabelled=unlabelled,
+        glyphs_ambiguous=ambiguous,
         glyphs_labelled_by_crowd=in_state(CROWD),
         votes=_count(settings.votes_table),
         challenges=_count(challenges),
@@ -249,4 +250,5 @@ def crowd_stats(clock: Callable[[], float] = time.time) -> CrowdStats:
         challenges_failed=failed,
         challenges_open=open_challenges,
         pass_rate=round(passed / answered, 4) if answered else None,
+        nothing_left_to_label=unlabelled + ambiguous == 0,
     )

@@ -128,7 +128,9 @@ def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str) -> ChallengeResp
         challenge_id=secrets.token_urlsafe(16),
         site_key=site.site_key,
         glyph_ids=[pick.ref.key for pick in picks],
-        expected=[REMOVED if pick.label is None else pick.label for pick in picks],
+        # A test site's challenge scores no position (any answer passes); _votes casts none for it.
+        expected=[REMOVED if pick.label is None or site.test_mode else pick.label for pick in picks],
+        test_mode=site.test_mode,
         client=client,
         created_at=now,
         expires_at=now + settings.challenge_ttl_seconds,
@@ -174,7 +176,9 @@ def typed_labels(typed: str) -> list[int] | None:
 
 
 def _votes(challenge: Challenge, typed: str, now: float) -> list[VoteRecord]:
-    """One vote per unlabelled position of a passed challenge."""
+    """One vote per unlabelled position of a passed challenge; none for a test site's."""
+    if challenge.test_mode:
+        return []
     return [
         VoteRecord(
             vote_id=f"{challenge.challenge_id}:{position}",

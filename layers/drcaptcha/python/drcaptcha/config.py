@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, ParamSpec, TypeVar
 
-from pydantic import Field
+import boto3
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from drcaptcha import warm
@@ -25,7 +26,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=LOCAL_ENV_FILE, env_file_encoding="utf-8", extra="ignore")
 
     aws_endpoint_url: str | None = Field(default=None, alias="AWS_ENDPOINT_URL")
-    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    # boto3's order: AWS_REGION, then AWS_DEFAULT_REGION, then the region of the profile (AWS_PROFILE or default).
+    aws_region: str = Field(
+        default_factory=lambda: _profile_region() or "us-east-1",
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
     aws_access_key_id: str | None = Field(default=None, alias="AWS_ACCESS_KEY_ID")
     aws_secret_access_key: str | None = Field(default=None, alias="AWS_SECRET_ACCESS_KEY")
     aws_max_attempts: int = Field(default=3, ge=1, le=10, alias="AWS_MAX_ATTEMPTS")
@@ -64,6 +69,12 @@ class Settings(BaseSettings):
     # The GPU training job on AWS Batch (template.yaml: TrainingJobQueue, TrainingJobDefinition).
     training_job_queue: str = Field(default="", alias="TRAINING_JOB_QUEUE")
     training_job_definition: str = Field(default="", alias="TRAINING_JOB_DEFINITION")
+
+
+def _profile_region() -> str | None:
+    """The region of the AWS profile in use (~/.aws/config), as boto3 resolves it; None if there is none."""
+    region: str | None = boto3.session.Session().region_name
+    return region
 
 
 _SETTINGS: Final = "settings"

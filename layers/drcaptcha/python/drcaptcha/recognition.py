@@ -1,5 +1,7 @@
 """Recognising one drawn character: a PNG data URL of any size becomes an EMNIST-style 28x28 glyph, which the
-active ensemble classifies (LiteRT). The answer is the top 3 classes with p > 0.1, as the original canvas had it.
+active ensemble classifies (LiteRT). The answer is the top 3 classes with p > 0.1, as the original canvas had it,
+and beside them the best guess whatever its probability, and the threshold, so that a page can always show a guess
+and mark it unsure (a weak ensemble can leave every class below 0.1).
 
 EMNIST form, as the dataset was made (Cohen et al. 2017, and as the glyph store holds it, upright): ink 255 on 0,
 the character cropped to its ink, scaled with its aspect ratio kept to fit 24x24 (a 2-pixel margin), and pasted
@@ -109,16 +111,26 @@ def to_emnist(image: Image.Image) -> NDArray[np.uint8]:
     return glyph.round().astype(np.uint8)
 
 
-def top_predictions(probabilities: NDArray[np.float32]) -> list[Prediction]:
-    order = np.argsort(probabilities)[::-1][:TOP]
+def ranked(probabilities: NDArray[np.float32], count: int = TOP) -> list[Prediction]:
+    """The `count` most likely classes, most likely first, whatever their probabilities."""
+    order = np.argsort(probabilities)[::-1][:count]
     return [
         Prediction(label=charset.character_of(int(index)), probability=round(float(probabilities[index]), 4))
         for index in order
-        if probabilities[index] > MIN_PROBABILITY
     ]
+
+
+def top_predictions(probabilities: NDArray[np.float32]) -> list[Prediction]:
+    """The original canvas's rule: the top 3 with p > 0.1 (as rounded in the reply, so a client sees the same)."""
+    return [prediction for prediction in ranked(probabilities) if prediction.probability > MIN_PROBABILITY]
 
 
 def recognize(data_url: str, ensemble: LoadedEnsemble) -> RecognizeResponse:
     glyph = to_emnist(decode_png(data_url))
     probabilities = ensemble.predict(glyph[np.newaxis])[0]
-    return RecognizeResponse(predictions=top_predictions(probabilities), ensemble_id=ensemble.manifest.ensemble_id)
+    return RecognizeResponse(
+        predictions=top_predictions(probabilities),
+        best=ranked(probabilities, 1)[0],
+        threshold=MIN_PROBABILITY,
+        ensemble_id=ensemble.manifest.ensemble_id,
+    )

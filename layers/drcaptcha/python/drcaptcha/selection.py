@@ -6,6 +6,11 @@ Everything here is read through warm caches, so that a warm process issues a cha
   `glyph_pool_refresh_seconds` (so a fleet of warm processes shows the whole training split over time);
 - unlabelled glyphs come from the `by-state` index, least shown first, re-read every `unlabelled_cache_seconds`;
   ambiguous glyphs (their voters keep disagreeing) come along, `AMBIGUOUS_SHARE` as likely to be shown.
+- With nothing left to label (right after an import, or once the crowd has labelled every glyph it was given), a
+  challenge is made of known glyphs only. The empty candidate list is kept for one cache window like any other,
+  so glyphs made unlabelled meanwhile (`drcaptcha remove-labels`) are shown from the next refresh on.
+- Everything a draw needs is prepared when a cache is refreshed (the candidates' picks and the inverses of their
+  weights), so that a request draws with a few numpy calls (docs/BENCHMARKS.md, "Captcha rendering").
 
 Model-assisted (with an active ensemble; without one, the choice is uniform as before):
 - unlabelled glyphs that the ensemble is unsure of (low top-1 probability) are preferred: their labels teach the
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
@@ -90,13 +95,28 @@ class PickedGlyph:
 
 @dataclass
 class WeightedCandidates:
-    """Candidates with the weight each is drawn with, and how often each was shown in this window."""
+    """Candidates with the weight each is drawn with, and how often each was shown in this window.
+
+    Made at a cache refresh, with everything a draw needs prepared then (each candidate's pick and the inverse
+    of its weight), so that a request's draw is a few numpy calls. `cap` None: no cap (the known pool without an
+    ensemble, drawn uniformly).
+    """
 
     refs: list[GlyphRef]
     weights: NDArray[np.float64]
     shown: NDArray[np.int64]
     labels: list[int | None]
-    cap: int = MAX_SHOWS_PER_WINDOW
+    cap: int | None = MAX_SHOWS_PER_WINDOW
+    picks: list[PickedGlyph] = field(init=False, repr=False)
+    _weighted: NDArray[np.bool_] = field(init=False, repr=False)
+    _inverse: NDArray[np.float64] = field(init=False, repr=False)
+    _uniform: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.picks = [PickedGlyph(ref, label) for ref, label in zip(self.refs, self.labels, strict=True)]
+        self._weighted = self.weights > 0
+        self._inverse = np.divide(1.0, self.weights, out=np.full(len(self.refs), np.inf), where=self._weighted)
+        self._uniform = self.cap is None and bool(np.all(self.weights == self.weights[:1]))
 
     @classmethod
     def of(
@@ -104,23 +124,36 @@ class WeightedCandidates:
         refs: list[GlyphRef],
         weights: NDArray[np.float64],
         labels: list[int | None],
-        cap: int = MAX_SHOWS_PER_WINDOW,
+        cap: int | None = MAX_SHOWS_PER_WINDOW,
     ) -> WeightedCandidates:
         return cls(refs, weights, np.zeros(len(refs), dtype=np.int64), labels, cap)
 
+    def __len__(self) -> int:
+        return len(self.refs)
+
     def used_up(self, needed: int) -> bool:
         """Fewer candidates are under the cap than a draw of `needed` takes (or than there are, if fewer)."""
+        if self.cap is None:
+            return False
         return int(np.count_nonzero(self.shown < self.cap)) < min(needed, len(self.refs))
 
     def draw(self, rng: np.random.Generator, count: int) -> list[PickedGlyph]:
-        """`count` distinct candidates, by weight, capped ones left out while any uncapped ones remain."""
+        """`count` distinct candidates (fewer if there are fewer, none if there are none), by weight, capped ones
+        left out while enough uncapped ones remain; uniformly when they do not."""
         count = min(count, len(self.refs))
-        weights = np.where(self.shown < self.cap, self.weights, 0.0)
-        if np.count_nonzero(weights) < count:
-            weights = np.ones(len(self.refs))
-        chosen = rng.choice(len(self.refs), size=count, replace=False, p=weights / weights.sum())
+        if count == 0:
+            return []
+        drawable = self._weighted if self.cap is None else self._weighted & (self.shown < self.cap)
+        if self._uniform or np.count_nonzero(drawable) < count:
+            chosen = rng.choice(len(self.refs), size=count, replace=False)
+        else:
+            # Efraimidis-Spirakis: the `count` largest keys log(u) / weight are a weighted draw without
+            # replacement, the same distribution as drawing one at a time, in O(n) numpy calls.
+            keys = np.log(1.0 - rng.random(len(self.refs))) * self._inverse
+            keys[~drawable] = -np.inf
+            chosen = np.argpartition(keys, -count)[-count:]
         self.shown[chosen] += 1
-        return [PickedGlyph(self.refs[int(index)], self.labels[int(index)]) for index in chosen]
+        return [self.picks[int(index)] for index in chosen]
 
 
 class GlyphSelector:
@@ -136,7 +169,7 @@ class GlyphSelector:
         self._ensemble = ensemble
         self._manifest: warm.TLRUCache[str, ImportManifest] = warm.expiring(1, _pool_lifetime, clock)
         self._manifest_version: int | None = None
-        self._pool: warm.TLRUCache[str, dict[int, NDArray[np.intp]]] = warm.expiring(1, _pool_lifetime, clock)
+        self._pool: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _pool_lifetime, clock)
         self._scored_known: WeightedCandidates | None = None
         self._unlabelled: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _unlabelled_lifetime, clock)
 
@@ -167,20 +200,14 @@ class GlyphSelector:
     # --- known glyphs --------------------------------------------------------------------------------------
     def _known(self, count: int) -> list[PickedGlyph]:
         pool = self._known_pool()
-        if self._scored_known is not None and len(self._scored_known.refs) >= count:
-            return self._scored_known.draw(self._rng, count)
-        shards = list(pool)
-        picked: dict[GlyphRef, PickedGlyph] = {}
-        while len(picked) < count:
-            shard = shards[int(self._rng.integers(len(shards)))]
-            offsets = pool[shard]
-            offset = int(offsets[int(self._rng.integers(len(offsets)))])
-            ref = GlyphRef(KNOWN_SPLIT, shard, offset)
-            picked[ref] = PickedGlyph(ref, self.store.label(ref))
-        return list(picked.values())
+        scored = self._scored_known
+        candidates = scored if scored is not None and len(scored) >= count else pool
+        if len(candidates) < count:
+            raise DataError(f"fewer than {count} training glyphs have a known label: a challenge needs {count}")
+        return candidates.draw(self._rng, count)
 
-    def _known_pool(self) -> dict[int, NDArray[np.intp]]:
-        """A few training shards and, for each, the offsets whose label is known."""
+    def _known_pool(self) -> WeightedCandidates:
+        """Every known glyph of a few training shards, drawn uniformly (and, with an ensemble, a scored sample)."""
         manifest = self._current_manifest()
         cached = self._pool.get(_CURRENT)
         if cached is not None:
@@ -188,30 +215,36 @@ class GlyphSelector:
         split = manifest.splits.get(KNOWN_SPLIT)
         if split is None or not split.shard_sizes:
             raise NotImported(f"the import has no {KNOWN_SPLIT} split")
-        pool: dict[int, NDArray[np.intp]] = {}
+        refs: list[GlyphRef] = []
+        labels: list[int | None] = []
+        shards = 0
         for shard in self._rng.permutation(len(split.shard_sizes)):
-            known = np.flatnonzero(self.store.labels(KNOWN_SPLIT, int(shard)) >= 0)
-            if len(known):
-                pool[int(shard)] = known
-            if len(pool) == POOL_SHARDS:
+            shard_labels = self.store.labels(KNOWN_SPLIT, int(shard))
+            known = np.flatnonzero(shard_labels >= 0)
+            refs += [GlyphRef(KNOWN_SPLIT, int(shard), int(offset)) for offset in known]
+            labels += [int(label) for label in shard_labels[known]]
+            shards += 1 if len(known) else 0
+            if shards == POOL_SHARDS:
                 break
-        if sum(len(offsets) for offsets in pool.values()) < MIN_KNOWN_GLYPHS:
+        if len(refs) < MIN_KNOWN_GLYPHS:
             raise DataError(f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label")
+        pool = WeightedCandidates.of(refs, np.ones(len(refs)), labels, cap=None)
         self._pool[_CURRENT] = pool
         self._scored_known = self._score_known(pool)
         return pool
 
-    def _score_known(self, pool: dict[int, NDArray[np.intp]]) -> WeightedCandidates | None:
+    def _score_known(self, pool: WeightedCandidates) -> WeightedCandidates | None:
         """A sample of the pool, weighted by how badly the active ensemble reads each glyph; None without one."""
         ensemble = self._ensemble()
         if ensemble is None:
             return None
-        refs = [GlyphRef(KNOWN_SPLIT, shard, int(offset)) for shard, offsets in pool.items() for offset in offsets]
-        sample = [refs[int(index)] for index in self._rng.permutation(len(refs))[:KNOWN_SCORED]]
-        labels = np.array([self.store.label(ref) for ref in sample])
-        probabilities = ensemble.predict(np.stack(self.images_of(sample)))
+        sample = [pool.picks[int(index)] for index in self._rng.permutation(len(pool))[:KNOWN_SCORED]]
+        labels = np.array([pick.label for pick in sample])
+        probabilities = ensemble.predict(np.stack(self.images(sample)))
         true_class = probabilities[np.arange(len(sample)), labels].astype(np.float64)
-        return WeightedCandidates.of(sample, SCORE_FLOOR + 1.0 - true_class, [int(label) for label in labels])
+        return WeightedCandidates.of(
+            [pick.ref for pick in sample], SCORE_FLOOR + 1.0 - true_class, [pick.label for pick in sample]
+        )
 
     def _current_manifest(self) -> ImportManifest:
         cached = self._manifest.get(_CURRENT)
@@ -244,7 +277,9 @@ class GlyphSelector:
     def _query(state: str, limit: int) -> list[GlyphRef]:
         """Up to `limit` glyphs in `state`, least shown first."""
         refs: list[GlyphRef] = []
-        for item in GlyphItem.by_state.query(state, scan_index_forward=True, limit=limit, page_size=limit):
+        for item in GlyphItem.by_state.query(
+            state, scan_index_forward=True, limit=limit, page_size=limit, attributes_to_get=["glyph_id"]
+        ):
             try:
                 refs.append(GlyphRef.parse(item.glyph_id))
             except DataError:

@@ -62,12 +62,14 @@ def site_key_of_secret(secret: str) -> str | None:
     return SITE_KEY_PREFIX + site_id
 
 
-def create_site(domain: str, clock: Callable[[], float] = time.time, store: SiteStore | None = None) -> NewSite:
-    """Register a site; the returned secret is shown once and only its hash is stored."""
+def create_site(
+    domain: str, clock: Callable[[], float] = time.time, *, test_mode: bool = False, store: SiteStore | None = None
+) -> NewSite:
+    """Register a site; the returned secret is shown once and only its hash is stored. Test mode is for good."""
     site_id = secrets.token_urlsafe(16)
     site_key = SITE_KEY_PREFIX + site_id
     secret = f"{SECRET_PREFIX}{site_id}{_SECRET_SEPARATOR}{secrets.token_urlsafe(32)}"
-    site = Site(site_key=site_key, domain=domain, secret_hash=hash_secret(site_key, secret))
+    site = Site(site_key=site_key, domain=domain, secret_hash=hash_secret(site_key, secret), test_mode=test_mode)
     (store or SiteStore()).add(site, created_at=clock())
     return NewSite(site_key=site_key, secret=secret, domain=domain)
 

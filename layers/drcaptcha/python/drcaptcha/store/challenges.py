@@ -38,6 +38,7 @@ class Challenge:
     client: str
     created_at: float
     expires_at: float
+    test_mode: bool = False  # issued for a test site: scores nothing, casts no votes
 
 
 class ChallengeStore:
@@ -52,6 +53,7 @@ class ChallengeStore:
             created_at=challenge.created_at,
             expires_at=challenge.expires_at,
             used=False,
+            test_mode=True if challenge.test_mode else None,
         )
         try:
             with transaction() as writes:
@@ -95,6 +97,7 @@ class ChallengeStore:
             client=item.client,
             created_at=float(item.created_at),
             expires_at=float(item.expires_at),
+            test_mode=bool(item.test_mode),
         )
 
     def record_fail(self, challenge_id: str, now: float, site_key: str | None) -> bool:

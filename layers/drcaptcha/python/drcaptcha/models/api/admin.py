@@ -115,3 +115,7 @@ class CrowdStats(BaseModel):
     challenges_failed: int
     challenges_open: int
     pass_rate: float | None = Field(description="passed / answered, None before any answer")
+    nothing_left_to_label: bool = Field(
+        description="no glyph is unlabelled or ambiguous: challenges are made of known glyphs only, and collect no "
+        "votes, until `drcaptcha remove-labels N` makes more glyphs unlabelled"
+    )

@@ -15,5 +15,13 @@ class Prediction(BaseModel):
 
 
 class RecognizeResponse(BaseModel):
-    predictions: list[Prediction]
+    predictions: list[Prediction] = Field(
+        description="the top 3 classes with a probability above `threshold`, most likely first; empty when the "
+        "ensemble is that unsure of every class"
+    )
+    best: Prediction = Field(
+        description="the most likely class, whatever its probability: a guess to show as unsure when its "
+        "probability is not above `threshold`"
+    )
+    threshold: float = Field(description="the probability a class must exceed to be listed in `predictions`")
     ensemble_id: str

@@ -35,3 +35,4 @@ class ChallengeItem(TableModel):
     outcome = UnicodeAttribute(null=True)
     answered_at = NumberAttribute(null=True)
     redeemed_at = NumberAttribute(null=True)
+    test_mode = BooleanAttribute(null=True)  # issued for a test site: scores nothing, casts no votes

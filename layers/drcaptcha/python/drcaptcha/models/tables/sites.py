@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 
 from drcaptcha.models.tables.base import TableModel
 
@@ -21,3 +21,5 @@ class SiteItem(TableModel):
     domain = UnicodeAttribute()
     secret_hash = UnicodeAttribute()
     created_at = NumberAttribute()
+    # A test site (the smoke test's): every answer passes and none becomes a vote (docs/DEPLOY.md, section 7).
+    test_mode = BooleanAttribute(null=True)
