@@ -228,3 +228,16 @@ def test_votes_that_nobody_can_keep_still_leave_the_visitor_their_token(loop: Lo
     challenge = issue_challenge(runtime, site.site_key, "192.0.2.1")
 
     assert answer_challenge(runtime, challenge.challenge_id, right_answer()).success
+
+
+def test_a_test_sites_challenge_passes_any_answer_and_casts_no_vote(loop: Loop) -> None:
+    site = sites.create_site("smoke.example.com", loop.clock, test_mode=True, store=loop.sites)
+    runtime = loop.runtime()
+    challenge = issue_challenge(runtime, site.site_key, "192.0.2.1")
+
+    passed = answer_challenge(runtime, challenge.challenge_id, "zzzzzz")
+
+    assert passed.success
+    assert loop.challenges.items[challenge.challenge_id].challenge.expected == [REMOVED] * 6
+    assert loop.delivered == []
+    assert verify_pass(runtime, site.secret, passed.token).success
