@@ -31,6 +31,9 @@ BENCHMARKS = {
     "consumer": ["bench.bench_consumer"],
     "load": ["bench.bench_load"],
     "simulation": ["bench.bench_simulation"],
+    # Rewrites the lookalike table and the widget's hint from the committed confusion matrix and the readings.
+    "lookalikes": ["bench.derive_lookalikes"],
+    "readings": ["bench.bench_readings"],
 }
 
 

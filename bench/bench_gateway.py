@@ -37,15 +37,16 @@ from unittest.mock import patch
 
 import numpy as np
 
-from bench.results import Table, distinct_positive_ints, record, this_command
+from bench.results import Table, record, this_command
 from drcaptcha import charset, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore
 from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.render import render_captcha
 from drcaptcha_ops.emulator import running_emulator
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels
+from drcaptcha_train.option_types import distinct_positive_ints
 
 DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"
 REMOVED_LABELS = 5000

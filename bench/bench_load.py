@@ -45,7 +45,7 @@ from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.models.tables.glyphs import GlyphItem
 from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import running_emulator
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels
 from drcaptcha_ops.poller import StreamPoller, create_poller
 

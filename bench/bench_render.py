@@ -49,7 +49,7 @@ import numpy as np
 from captcha.image import ImageCaptcha
 from numpy.typing import NDArray
 
-from bench.results import Table, distinct_positive_ints, record, this_command
+from bench.results import Table, record, this_command
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.config import reset_settings
 from drcaptcha.ensembles import LoadedEnsemble
@@ -59,6 +59,7 @@ from drcaptcha.selection import EnsembleSource, GlyphSelector
 from drcaptcha_ops.emnist import parse_idx_images
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.importer import import_emnist, remove_labels
+from drcaptcha_train.option_types import distinct_positive_ints
 
 DEFAULT_EMNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "emnist"
 IMAGES_FILE = "emnist-bymerge-test-images-idx3-ubyte.gz"

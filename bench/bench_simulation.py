@@ -31,7 +31,8 @@ from typing import Any
 from bench.bench_ensemble import TRAINED_EXPORT
 from bench.results import Cell, Table, record, this_command
 from drcaptcha_ops.demo import find_emnist
-from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, simulate
+from drcaptcha_ops.simulation.run import SimulationConfig
+from drcaptcha_ops.simulation.stack import StackPlan, best_network, fresh_stack, simulate
 
 PLOTS = Path(__file__).resolve().parents[1] / "docs" / "plots"
 TRAINED_VGG = TRAINED_EXPORT / "vgg"

@@ -166,16 +166,3 @@ def record(
     path.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"results: {path}", file=sys.stderr)
     return path
-
-
-def distinct_positive_ints(text: str) -> list[int]:
-    """An option like `--clients 1,4` or `--burst 1,10`: distinct positive numbers, separated by commas."""
-    import argparse
-
-    try:
-        numbers = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 1,4; got {text!r}") from None
-    if not numbers or min(numbers) < 1 or len(set(numbers)) != len(numbers):
-        raise argparse.ArgumentTypeError(f"expected distinct numbers of at least 1, e.g. 1,4; got {text!r}")
-    return numbers

@@ -10,9 +10,9 @@ import pytest
 
 from drcaptcha import warm
 from drcaptcha_ops.emulator import Emulator, attached_stack, running_emulator
+from tests.fixtures.glyph_data import EMNIST_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EMNIST_DIR = REPO_ROOT.parent / "shared" / "data" / "emnist"
 
 
 @pytest.fixture(autouse=True)

@@ -22,6 +22,9 @@
   var EXPIRED_CODE = "timeout-or-duplicate";
   // The token lives this long unless /v1/answer says otherwise (DESIGN.md: 300 s).
   var DEFAULT_TOKEN_SECONDS = 300;
+  // Which characters the answer treats as the same (the lookalike groups). Written by bench/derive_lookalikes.py
+  // from layers/drcaptcha/python/drcaptcha/lookalikes.json: do not edit by hand.
+  var EQUIVALENCE_HINT = "0, O and o count as the same; so do 1, I, L, i and l; so do 5, S and s; so do 9 and q; so do F and f.";
 
   // document.currentScript exists only while the script first runs, so the default API origin is read now.
   var currentScript = document.currentScript;
@@ -39,6 +42,7 @@
     "border-radius:.25rem;image-rendering:auto}",
     ".drcaptcha-image[hidden]{display:none}",
     ".drcaptcha-label{display:block;margin:.5rem 0 .25rem;font-size:.9rem}",
+    ".drcaptcha-hint{margin:0 0 .35rem;font-size:.85rem;color:#3d434b}",
     ".drcaptcha-row{display:flex;flex-wrap:wrap;gap:.5rem}",
     ".drcaptcha-input{flex:1 1 8rem;min-width:0;padding:.45rem .55rem;font:inherit;font-size:1.1rem;letter-spacing:.15em;",
     "border:1px solid #6b717b;border-radius:.25rem;background:#fff;color:inherit}",
@@ -124,6 +128,8 @@
       draggable: "false"
     });
     var label = element("label", { class: "drcaptcha-label", for: id + "-input" }, "Type the characters in the image");
+    // Visible, and read out with the input (aria-describedby): a visitor need not guess between 0 and O.
+    var hint = element("p", { class: "drcaptcha-hint", id: id + "-hint" }, EQUIVALENCE_HINT);
     var row = element("div", { class: "drcaptcha-row" });
     var input = element("input", {
       id: id + "-input",
@@ -134,7 +140,7 @@
       autocapitalize: "off",
       autocorrect: "off",
       spellcheck: "false",
-      "aria-describedby": id + "-status",
+      "aria-describedby": (EQUIVALENCE_HINT ? id + "-hint " : "") + id + "-status",
       "data-form-type": "other"
     });
     var verify = element("button", { type: "button", class: "drcaptcha-button drcaptcha-verify" }, "Verify");
@@ -149,7 +155,8 @@
     row.appendChild(input);
     row.appendChild(verify);
     row.appendChild(refresh);
-    [title, image, label, row, status, response].forEach(function (child) {
+    var children = EQUIVALENCE_HINT ? [title, image, label, hint, row, status, response] : [title, image, label, row, status, response];
+    children.forEach(function (child) {
       box.appendChild(child);
     });
     this.container.appendChild(box);

@@ -15,17 +15,12 @@ botocore clients that pynamodb makes for itself (one botocore session per thread
 other. One count is one logical API call (botocore's `before-call` event), so the retries of a call are not
 counted again. Contexts may nest and overlap; each counts what happens while it is open.
 
-How it reaches every client with botocore event hooks: a botocore client copies its session's event emitter
-when it is created, so a handler registered on a session later never reaches it. So, once per process, the
-handler is (1) added to `botocore.handlers.BUILTIN_HANDLERS`, which every new session registers, and through
-the sessions every client made from them, and (2) registered on every session and client already alive,
-found by one scan of the garbage collector's objects. After that it stays installed and costs one list check
-per call while no counter is open.
+The handler is installed once per process, on every botocore session and client, now and to come
+(`drcaptcha_ops.botocore_hooks`).
 """
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -33,11 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import botocore.handlers
-from botocore.client import BaseClient
-from botocore.session import Session
+from drcaptcha_ops.botocore_hooks import ProcessHook
 
-_EVENT: Final = "before-call"
 _UNIQUE_ID: Final = "drcaptcha-ops-count-aws-calls"
 
 
@@ -63,51 +55,26 @@ class AwsCallCounter:
             self.by_operation[operation] += 1
 
 
-_active: list[AwsCallCounter] = []
-_active_lock = threading.Lock()
-_installed = False
-
-
 def _on_before_call(model: Any = None, context: dict[str, Any] | None = None, **_: Any) -> None:
     """The botocore `before-call` handler. Returns None so that botocore goes on with the call."""
-    if not _active or model is None:
+    counters = _HOOK.open_items()
+    if not counters or model is None:
         return
     if context is not None:
-        # A session made while `_install` ran may carry the handler twice; the call's context is per call.
+        # A session made while the hook was installed may carry the handler twice; the call's context is per call.
         if context.get(_UNIQUE_ID):
             return
         context[_UNIQUE_ID] = True
     operation = f"{model.service_model.service_name}.{model.name}"
-    with _active_lock:
-        counters = list(_active)
     for counter in counters:
         counter.record(operation)
 
 
-def _install() -> None:
-    """Put the handler on every botocore session and client, now and to come (see the module docstring)."""
-    global _installed
-    with _active_lock:
-        if _installed:
-            return
-        botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, _on_before_call))
-        for thing in gc.get_objects():
-            if isinstance(thing, Session):
-                thing.register(_EVENT, _on_before_call, unique_id=_UNIQUE_ID)
-            elif isinstance(thing, BaseClient):
-                thing.meta.events.register(_EVENT, _on_before_call, unique_id=_UNIQUE_ID)
-        _installed = True
+_HOOK: Final = ProcessHook[AwsCallCounter]("before-call", _UNIQUE_ID, _on_before_call)
 
 
 @contextmanager
 def count_aws_calls() -> Iterator[AwsCallCounter]:
     """Count the AWS API calls made by the whole process while the context is open."""
-    _install()
-    counter = AwsCallCounter()
-    with _active_lock:
-        _active.append(counter)
-    try:
+    with _HOOK.opened(AwsCallCounter()) as counter:
         yield counter
-    finally:
-        with _active_lock:
-            _active.remove(counter)

@@ -12,8 +12,8 @@ The fault sits on botocore's `before-send` event, which fires for each HTTP atte
 the wire: a handler that returns a response there replaces the server's, and one that raises replaces the
 connection. So the clients' own retry policies run as they would against AWS (a throttle that lasts one attempt
 is retried away, one that lasts is not), and every client is reached: boto3's, and the botocore clients that
-pynamodb makes for itself. The handler reaches them the way drcaptcha_ops.awscalls reaches them: added to
-`botocore.handlers.BUILTIN_HANDLERS` for sessions to come, and registered on every session and client alive.
+pynamodb makes for itself. The handler reaches them the way drcaptcha_ops.awscalls reaches them
+(`drcaptcha_ops.botocore_hooks`): on every session and client, alive and to come.
 
 Kinds of fault:
 - `unavailable`: the endpoint cannot be reached (EndpointConnectionError), as in a network partition or outage;
@@ -25,7 +25,6 @@ Kinds of fault:
 
 from __future__ import annotations
 
-import gc
 import json
 import threading
 from collections.abc import Iterator
@@ -33,15 +32,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-import botocore.handlers
 from botocore.awsrequest import AWSResponse
-from botocore.client import BaseClient
 from botocore.exceptions import EndpointConnectionError
-from botocore.session import Session
+
+from drcaptcha_ops.botocore_hooks import ProcessHook
 
 FaultKind = Literal["unavailable", "throttled", "refuse-records"]
 
-_EVENT: Final = "before-send"
 _UNIQUE_ID: Final = "drcaptcha-ops-inject-faults"
 
 # service id -> (HTTP status, content type, body) of its throttling error.
@@ -125,40 +122,21 @@ def _fail(fault: Fault, request: Any) -> AWSResponse:
     return _response(request.url, status, content_type, body)
 
 
-_faults: list[Fault] = []
-_faults_lock = threading.Lock()
-_installed = False
-
-
 def _on_before_send(request: Any = None, event_name: str = "", **_kwargs: Any) -> AWSResponse | None:
     """The botocore `before-send` handler: None lets the request go; a response or an exception replaces it."""
-    if not _faults or request is None:
+    faults = _HOOK.open_items()
+    if not faults or request is None:
         return None
     # `before-send.<service id>.<operation>`
     _event, _dot, rest = event_name.partition(".")
     service, _dot, operation = rest.partition(".")
-    with _faults_lock:
-        active = list(_faults)
-    for fault in active:
+    for fault in faults:
         if fault.claims(service, operation):
             return _fail(fault, request)
     return None
 
 
-def _install() -> None:
-    global _installed
-    with _faults_lock:
-        if _installed:
-            return
-        # botocore's stubs type handlers as returning None; a before-send handler may return the response.
-        handler: Any = _on_before_send
-        botocore.handlers.BUILTIN_HANDLERS.append((_EVENT, handler))
-        for thing in gc.get_objects():
-            if isinstance(thing, Session):
-                thing.register(_EVENT, handler, unique_id=_UNIQUE_ID)
-            elif isinstance(thing, BaseClient):
-                thing.meta.events.register(_EVENT, handler, unique_id=_UNIQUE_ID)
-        _installed = True
+_HOOK: Final = ProcessHook[Fault]("before-send", _UNIQUE_ID, _on_before_send)
 
 
 @contextmanager
@@ -171,12 +149,5 @@ def inject_fault(
     """
     if kind == "refuse-records" and (service, operations) != ("kinesis", ("PutRecords",)):
         raise ValueError("refuse-records applies to kinesis PutRecords only")
-    _install()
-    fault = Fault(service=service, operations=frozenset(operations), kind=kind, times=times)
-    with _faults_lock:
-        _faults.append(fault)
-    try:
+    with _HOOK.opened(Fault(service=service, operations=frozenset(operations), kind=kind, times=times)) as fault:
         yield fault
-    finally:
-        with _faults_lock:
-            _faults.remove(fault)

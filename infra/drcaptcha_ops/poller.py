@@ -22,7 +22,7 @@ from typing import Any
 
 from drcaptcha import aws
 from drcaptcha.errors import DataError
-from drcaptcha_ops.gateway import LocalFunction, export_function_environments, local_functions
+from drcaptcha_ops.lambda_runner import LocalFunction, export_function_environments, local_functions
 from drcaptcha_ops.template import ACCOUNT_ID, TEMPLATE_PATH, LocalStack, local_stack
 
 logger = logging.getLogger(__name__)
@@ -66,33 +66,29 @@ def _starting_timestamp(value: Any) -> datetime | None:
 
 def stream_subscriptions(stack: LocalStack) -> list[StreamSubscription]:
     subscriptions = []
-    for function_id in stack.resources_of_type("AWS::Serverless::Function"):
-        events = stack.resources[function_id].get("Properties", {}).get("Events", {}) or {}
-        for event_id, event in events.items():
-            if event.get("Type") != "Kinesis":
-                continue
-            properties = stack.resolve(event.get("Properties", {}) or {})
-            if "Stream" not in properties:
-                raise DataError(f"{function_id}.{event_id}: a Kinesis event needs a Stream")
-            ignored = sorted(UNSUPPORTED_EVENT_PROPERTIES & properties.keys())
-            if ignored:
-                logger.warning("%s.%s: the local poller ignores %s", function_id, event_id, ", ".join(ignored))
-            retries = int(properties.get("MaximumRetryAttempts", -1))
-            destination = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-            subscriptions.append(
-                StreamSubscription(
-                    function_id=function_id,
-                    event_id=event_id,
-                    stream_arn=str(properties["Stream"]),
-                    batch_size=int(properties.get("BatchSize", DEFAULT_BATCH_SIZE)),
-                    starting_position=str(properties.get("StartingPosition", "LATEST")),
-                    starting_timestamp=_starting_timestamp(properties.get("StartingPositionTimestamp")),
-                    max_retries=DEFAULT_MAX_RETRIES if retries < 0 else retries,
-                    reports_item_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
-                    bisects_on_error=bool(properties.get("BisectBatchOnFunctionError", False)),
-                    on_failure_arn=str(destination) if destination else None,
-                )
+    for function_id, event_id, raw_properties in stack.function_events("Kinesis"):
+        properties = stack.resolve(raw_properties)
+        if "Stream" not in properties:
+            raise DataError(f"{function_id}.{event_id}: a Kinesis event needs a Stream")
+        ignored = sorted(UNSUPPORTED_EVENT_PROPERTIES & properties.keys())
+        if ignored:
+            logger.warning("%s.%s: the local poller ignores %s", function_id, event_id, ", ".join(ignored))
+        retries = int(properties.get("MaximumRetryAttempts", -1))
+        destination = properties.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        subscriptions.append(
+            StreamSubscription(
+                function_id=function_id,
+                event_id=event_id,
+                stream_arn=str(properties["Stream"]),
+                batch_size=int(properties.get("BatchSize", DEFAULT_BATCH_SIZE)),
+                starting_position=str(properties.get("StartingPosition", "LATEST")),
+                starting_timestamp=_starting_timestamp(properties.get("StartingPositionTimestamp")),
+                max_retries=DEFAULT_MAX_RETRIES if retries < 0 else retries,
+                reports_item_failures="ReportBatchItemFailures" in properties.get("FunctionResponseTypes", []),
+                bisects_on_error=bool(properties.get("BisectBatchOnFunctionError", False)),
+                on_failure_arn=str(destination) if destination else None,
             )
+        )
     return subscriptions
 
 

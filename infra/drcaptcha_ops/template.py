@@ -8,6 +8,7 @@ against those names, so the same environment variables that SAM gives each funct
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -92,6 +93,14 @@ class LocalStack:
 
     def resources_of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: res for name, res in self.resources.items() if res["Type"] == resource_type}
+
+    def function_events(self, event_type: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(function id, event id, unresolved Properties) of every function's event of `event_type` (`HttpApi`)."""
+        for function_id in self.resources_of_type("AWS::Serverless::Function"):
+            events = self.resources[function_id].get("Properties", {}).get("Events", {}) or {}
+            for event_id, event in events.items():
+                if event.get("Type") == event_type:
+                    yield function_id, event_id, event.get("Properties", {}) or {}
 
     @cached_property
     def parameter_values(self) -> dict[str, str]:

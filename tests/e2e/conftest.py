@@ -20,7 +20,7 @@ from drcaptcha.config import reset_settings
 from drcaptcha.sites import create_site
 from drcaptcha_ops.demo_site import DemoSiteConfig, demo_server
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.gateway import GATEWAY_CONFIG_KEY, create_gateway
+from drcaptcha_ops.gateway.app import GATEWAY_CONFIG_KEY, create_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels
 from tests.e2e.support import BrowserPage, Stack, answers_cors_preflight, serve_in_thread
 

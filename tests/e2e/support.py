@@ -12,6 +12,7 @@ from playwright.sync_api import ConsoleMessage, Page
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.test import Client
 
+from drcaptcha import lookalikes
 from drcaptcha.charset import NUM_CLASSES, character_of
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.tables.challenges import ChallengeItem
@@ -102,11 +103,14 @@ def right_answer(challenge_id: str) -> str:
 
 
 def wrong_answer(challenge_id: str) -> str:
-    """The right answer with its first scored position changed to another class."""
+    """The right answer with its first scored position changed to another class, outside its lookalike group."""
     expected = stored_challenge(challenge_id).expected
     answer = list(right_answer(challenge_id))
     position = next(index for index, label in enumerate(expected) if label != REMOVED)
-    answer[position] = character_of((expected[position] + 1) % NUM_CLASSES)
+    wrong = (expected[position] + 1) % NUM_CLASSES
+    while lookalikes.accepts(expected[position], character_of(wrong)):  # a lookalike would pass
+        wrong = (wrong + 1) % NUM_CLASSES
+    answer[position] = character_of(wrong)
     return "".join(answer)
 
 

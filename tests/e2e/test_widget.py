@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from drcaptcha import lookalikes
 from drcaptcha.config import reset_settings
 from tests.e2e.support import (
     BrowserPage,
@@ -20,6 +21,7 @@ from tests.e2e.support import (
 WIDGET = ".drcaptcha-box"
 ANSWER = ".drcaptcha-input"
 STATUS = ".drcaptcha-status"
+HINT = ".drcaptcha-hint"
 IMAGE = ".drcaptcha-image"
 TOKEN = "input[name='drcaptcha-response']"
 MAX_TABS = 5
@@ -84,6 +86,22 @@ def test_a_form_sent_without_solving_the_captcha_is_refused_by_the_demo_server(
     assert page.input_value("input[name='name']") == "Ada Lovelace"
     assert page.locator("h1").inner_text() == "Create your account"
     browser_page.screenshot("demo-form-refused")
+
+
+def test_the_widget_says_which_characters_count_as_the_same(stack: Stack, browser_page: BrowserPage) -> None:
+    page = browser_page.page
+    # Given the demo form with a challenge
+    open_signup_form(page, stack)
+
+    # Then the widget shows the lookalike groups as visible text, generated from the table (0 and O among them)
+    hint = page.locator(HINT)
+    expect(hint).to_be_visible()
+    expect(hint).to_have_text(lookalikes.equivalence_hint())
+    expect(hint).to_contain_text("0, O and o count as the same")
+    # And a screen reader reads it with the answer field, before the status line
+    answer = page.locator(ANSWER)
+    expect(answer).to_have_accessible_description(re.compile(re.escape(lookalikes.equivalence_hint())))
+    assert answer.get_attribute("aria-describedby") == f"{hint.get_attribute('id')} {page.get_attribute(STATUS, 'id')}"
 
 
 def test_a_wrong_answer_shows_an_error_and_a_new_image(stack: Stack, browser_page: BrowserPage) -> None:

@@ -4,73 +4,39 @@ Gateway v2 events, and calls to the handlers as Lambda makes them."""
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from drcaptcha import charset, sites
+from drcaptcha import charset, lookalikes, sites
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
-from drcaptcha.glyphs import REMOVED, GlyphStore, ImportManifest, SplitInfo, labels_key, shard_key, truth_key
+from drcaptcha.glyphs import REMOVED, SHARD_SIZE, GlyphRef
 from drcaptcha.models.tables.challenges import ChallengeItem
-from drcaptcha.models.tables.glyphs import GlyphItem
-from drcaptcha_ops.gateway import LocalLambdaContext
+from drcaptcha_ops.lambda_runner import LocalLambdaContext
+from tests.fixtures.glyph_data import read_emnist, seed_glyph_store
 
 SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
-SHARD = 1000
 SHARDS = 2
 UNLABELLED_PER_SHARD = 3
 CLIENT_IP = "203.0.113.7"
 
 
-@cache
-def emnist_prefix(emnist_dir: Path, count: int = SHARD * SHARDS) -> tuple[NDArray[np.uint8], NDArray[np.int16]]:
-    """The first `count` ByMerge test images (upright) and labels, read straight from the gzip IDX files."""
-    with gzip.open(emnist_dir / "emnist-bymerge-test-images-idx3-ubyte.gz") as images_file:
-        pixels = images_file.read(16 + count * 28 * 28)[16:]
-    with gzip.open(emnist_dir / "emnist-bymerge-test-labels-idx1-ubyte.gz") as labels_file:
-        labels = labels_file.read(8 + count)[8:]
-    images = np.frombuffer(pixels, dtype=np.uint8).reshape(count, 28, 28).transpose(0, 2, 1).copy()
-    return images, np.frombuffer(labels, dtype=np.uint8).astype(np.int16)
-
-
 def put_glyphs(emnist_dir: Path) -> list[str]:
     """Two real training shards with a few labels removed (and GlyphItems for them); returns the unlabelled ids."""
-    images, labels = emnist_prefix(emnist_dir)
-    store = GlyphStore()
-    unlabelled = []
-    for shard in range(SHARDS):
-        shard_images = images[shard * SHARD : (shard + 1) * SHARD]
-        shard_labels = labels[shard * SHARD : (shard + 1) * SHARD].copy()
-        store.put_array(truth_key("train", shard), shard_labels.copy())
-        for offset in range(UNLABELLED_PER_SHARD):
-            shard_labels[offset] = REMOVED
-            glyph_id = f"train:{shard:05d}:{offset:04d}"
-            GlyphItem(glyph_id=glyph_id).save()
-            unlabelled.append(glyph_id)
-        store.put_array(shard_key("train", shard), shard_images)
-        store.put_array(labels_key("train", shard), shard_labels)
-    per_class = np.bincount(labels, minlength=charset.NUM_CLASSES).tolist()
-    split = SplitInfo(count=SHARD * SHARDS, shard_sizes=[SHARD] * SHARDS, per_class=per_class)
-    manifest = ImportManifest(
-        import_id="test", source="bymerge-test prefix", seed=0, created_at=time.time(), splits={"train": split}
-    )
-    store.write_manifest(manifest)
-    return unlabelled
+    offsets = [shard * SHARD_SIZE + offset for shard in range(SHARDS) for offset in range(UNLABELLED_PER_SHARD)]
+    seeded = seed_glyph_store(train=SHARD_SIZE * SHARDS, test=0, unlabelled=offsets, folder=emnist_dir)
+    return [ref.key for ref in seeded.unlabelled]
 
 
 def true_labels(emnist_dir: Path, glyph_ids: list[str]) -> list[int]:
-    _, labels = emnist_prefix(emnist_dir)
-    return [int(labels[int(shard) * SHARD + int(offset)]) for _, shard, offset in (g.split(":") for g in glyph_ids)]
+    _, labels = read_emnist(SHARD_SIZE * SHARDS, emnist_dir)
+    refs = [GlyphRef.parse(glyph_id) for glyph_id in glyph_ids]
+    return [int(labels[ref.shard * SHARD_SIZE + ref.offset]) for ref in refs]
 
 
 @dataclass
@@ -111,7 +77,7 @@ class CaptchaStack:
         item = self.challenge_item(challenge_id)
         typed = list(self.right_answer(challenge_id))
         first_scored = next(position for position, label in enumerate(item.expected) if label != REMOVED)
-        typed[first_scored] = "0" if item.expected[first_scored] != charset.class_of("0") else "1"
+        typed[first_scored] = next(c for c in "0AX" if not lookalikes.accepts(item.expected[first_scored], c))
         return "".join(typed)
 
 

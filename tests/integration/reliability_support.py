@@ -23,7 +23,7 @@ from drcaptcha.models.tables.glyphs import CROWD, GlyphItem
 from drcaptcha.models.tables.outbox import OutboxItem
 from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.poller import StreamPoller, create_poller
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app

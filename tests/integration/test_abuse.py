@@ -341,7 +341,7 @@ TRAVERSALS = [
     "/..;/pyproject.toml",
 ]
 # A NUL byte makes the gateway's static lookup raise (ValueError: embedded null byte): a 500, though nothing
-# leaks. The fix belongs in drcaptcha_ops/gateway.py (Gateway.static_file), which this task does not own.
+# leaks. The fix belongs in drcaptcha_ops/gateway/web.py (web_file), which this task does not own.
 NUL_TRAVERSAL = "/.%00./pyproject.toml"
 SECRETS_OUTSIDE_WEB = [(REPO_ROOT / "pyproject.toml").read_bytes()[:40], b"root:x:0:0", b"AWSTemplateFormatVersion"]
 

@@ -32,7 +32,7 @@ from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphIt
 from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.cli import main as drcaptcha
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from functions.admin import app as admin_app
 from tests.fixtures.tiny_networks import Snapshot, tiny_networks
 from tests.integration.captcha_support import Reply, api_event, invoke

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import numpy as np
 import pytest
 
-from drcaptcha import charset
+from drcaptcha import charset, lookalikes
 from drcaptcha.config import get_settings, reset_settings
-from drcaptcha.glyphs import REMOVED
+from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.selection import GlyphSelector
 from drcaptcha_ops import cli
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.iam import allows, function_statements
 from drcaptcha_ops.template import local_stack
 from functions.captcha import app as captcha_app
@@ -169,6 +172,109 @@ def test_merged_letters_pass_in_either_case_but_case_matters_elsewhere(stack: Ca
         still_right = all(charset.matches(charset.CLASSES.index(c), c.swapcase()) for c in scored)
         outcomes.append((reply.body["success"], still_right))
     assert all(success == expected for success, expected in outcomes)
+
+
+def scored_as(stack: CaptchaStack, challenge_id: str, character: str) -> int:
+    """Make the challenge's first scored glyph one of class `character` (as stored, never sent); its position."""
+    item = stack.challenge_item(challenge_id)
+    position = next(index for index, label in enumerate(item.expected) if label != REMOVED)
+    item.update(actions=[ChallengeItem.expected[position].set(charset.CLASSES.index(character))])
+    return position
+
+
+def typed_at(answer: str, position: int, character: str) -> str:
+    return answer[:position] + character + answer[position + 1 :]
+
+
+@pytest.mark.parametrize(("glyph", "typed"), [("O", "0"), ("O", "O"), ("O", "o"), ("0", "O"), ("0", "0")])
+def test_a_scored_0_or_o_glyph_accepts_either_reading(stack: CaptchaStack, glyph: str, typed: str) -> None:
+    # Given the lookalike table groups 0 with O, and a challenge whose first scored glyph is a 0 or an O
+    assert lookalikes.readings_of(charset.CLASSES.index("O")) >= {charset.CLASSES.index("0")}
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    position = scored_as(stack, challenge_id, glyph)
+
+    # When the visitor reads it either way, and every other glyph right
+    reply = post_answer(challenge_id, typed_at(stack.right_answer(challenge_id), position, typed))
+
+    # Then the one conditional write passes it
+    assert reply.body["success"] is True
+    assert stack.challenge_item(challenge_id).outcome == "pass"
+
+
+@pytest.mark.parametrize("typed", ["Q", "D", "1"])
+def test_a_scored_o_glyph_still_refuses_a_reading_outside_its_group(stack: CaptchaStack, typed: str) -> None:
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    position = scored_as(stack, challenge_id, "O")
+
+    reply = post_answer(challenge_id, typed_at(stack.right_answer(challenge_id), position, typed))
+
+    assert reply.body["success"] is False
+
+
+def test_a_vote_on_an_unlabelled_glyph_keeps_the_exact_class_typed(stack: CaptchaStack) -> None:
+    # Given two challenges whose unlabelled glyphs are read as 0 in one and as O in the other
+    site = stack.create_site()
+    typed_for = {}
+    for character in ("0", "O"):
+        challenge_id = get_challenge(site.site_key).body["challenge_id"]
+        typed_for[challenge_id] = character
+
+        # When each is passed
+        reply = post_answer(challenge_id, stack.right_answer(challenge_id, unlabelled_answer=character))
+        assert reply.body["success"] is True
+
+    # Then each vote names the class typed, not its lookalike group: 0 stays 0, O stays O
+    votes = stream_votes()
+    assert {vote.challenge_id for vote in votes} == set(typed_for)
+    for vote in votes:
+        assert vote.answer == typed_for[vote.challenge_id]
+        assert vote.label == charset.CLASSES.index(typed_for[vote.challenge_id])
+
+
+class LookalikesAreHard:
+    """A stand-in for an ensemble's probabilities (no trained network is committed): it reads every glyph of a
+    lookalike class as another class, and every other glyph right, so hard-glyph selection would favour exactly
+    the glyphs that people misread."""
+
+    def __init__(self, store: GlyphStore) -> None:
+        self.labels = {
+            store.image(GlyphRef("train", shard, offset)).tobytes(): int(label)
+            for shard in range(2)
+            for offset, label in enumerate(store.labels("train", shard))
+        }
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        probabilities = np.zeros((len(images), charset.NUM_CLASSES), dtype=np.float32)
+        for row, image in enumerate(images):
+            label = self.labels[image.tobytes()]
+            read_as = label if label < 0 or not lookalikes.grouped(label) else (label + 1) % charset.NUM_CLASSES
+            probabilities[row, max(read_as, 0)] = 1.0
+        return probabilities
+
+
+def test_selection_never_scores_a_glyph_whose_class_is_in_a_lookalike_group(stack: CaptchaStack) -> None:
+    # Given a site, glyphs of every class (0, O, 1, I and l among them), and an ensemble that finds only those hard
+    site = stack.create_site()
+    store = GlyphStore()
+    assert any(lookalikes.grouped(int(label)) for label in store.labels("train", 0))
+    ensemble = LookalikesAreHard(store)
+    selector = GlyphSelector(store, np.random.default_rng(0), ensemble=lambda: ensemble)  # type: ignore[arg-type,return-value]
+
+    # When challenges are issued through the API (uniform choice) and picked with the ensemble's preference
+    through_api = [
+        label
+        for _ in range(15)
+        for label in stack.challenge_item(get_challenge(site.site_key).body["challenge_id"]).expected
+        if label != REMOVED
+    ]
+    with_ensemble = [pick.label for _ in range(15) for pick in selector.pick() if pick.label is not None]
+
+    # Then no scored glyph's class is in a lookalike group, yet the scored glyphs still vary
+    assert len(through_api) == 45 and len(with_ensemble) == 45
+    assert not any(lookalikes.grouped(label) for label in through_api + with_ensemble)
+    assert len(set(through_api)) > 5 and len(set(with_ensemble)) > 5
 
 
 def test_a_replayed_answer_gets_timeout_or_duplicate(stack: CaptchaStack) -> None:

@@ -23,7 +23,7 @@ from drcaptcha.models.tables.outbox import OutboxItem
 from drcaptcha.models.tables.rate_limits import RateLimitCounter
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.faults import inject_fault
-from drcaptcha_ops.gateway import LocalLambdaContext
+from drcaptcha_ops.lambda_runner import LocalLambdaContext
 from functions.outbox_replay import app as replay_app
 from tests.integration.captcha_support import CaptchaStack, start_captcha_stack
 from tests.integration.reliability_support import (

@@ -40,7 +40,8 @@ from drcaptcha.admins import create_admin
 from drcaptcha.config import get_settings
 from drcaptcha.http import openapi_document
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.gateway import http_routes, local_functions
+from drcaptcha_ops.gateway.routes import http_routes
+from drcaptcha_ops.lambda_runner import local_functions
 from drcaptcha_ops.template import REPO_ROOT, local_stack
 from tests.integration.captcha_support import start_captcha_stack
 from tests.integration.reliability_support import label_every_glyph_by_consensus, served_gateway

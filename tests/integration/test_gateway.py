@@ -31,7 +31,7 @@ from drcaptcha import aws
 from drcaptcha.config import reset_settings
 from drcaptcha_ops.commands.serve import local_service
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.template import TEMPLATE_PATH
 
 TESTS_DIR = Path(__file__).resolve().parents[1]

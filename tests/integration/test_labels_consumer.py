@@ -21,7 +21,7 @@ from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.gateway import LocalLambdaContext
+from drcaptcha_ops.lambda_runner import LocalLambdaContext
 from drcaptcha_ops.poller import StreamSubscription, create_poller, kinesis_event, stream_subscriptions
 from functions.labels import app
 

@@ -1,5 +1,5 @@
 """The crowd simulation end to end: simulated people answer real captchas, the stream is drained into the labels
-function, and the report is checked against truth/ (drcaptcha_ops/simulation.py)."""
+function, and the report is checked against truth/ (drcaptcha_ops/simulation/)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from drcaptcha.config import reset_settings
 from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.importer import import_emnist, remove_labels
-from drcaptcha_ops.simulation import SimulationConfig, SimulationReport, simulate
+from drcaptcha_ops.simulation.report import SimulationReport
+from drcaptcha_ops.simulation.run import SimulationConfig
+from drcaptcha_ops.simulation.stack import simulate
 
 LIMIT = 5000
 REMOVED = 120
@@ -83,7 +85,7 @@ def test_fully_trained_networks_exported_by_the_bench_become_the_simulations_act
     from drcaptcha import ensemble_admin
     from drcaptcha.glyphs import GlyphStore
     from drcaptcha.models.tables.ensembles import NetworkItem
-    from drcaptcha_ops.simulation import best_network
+    from drcaptcha_ops.simulation.stack import best_network
     from tests.fixtures.tiny_networks import tiny_networks
 
     # Given a trained network's LiteRT model exported in the demo's cache format, as the bench writes it
@@ -107,7 +109,7 @@ def test_fully_trained_networks_exported_by_the_bench_become_the_simulations_act
 
 def test_a_folder_without_a_cached_network_is_a_clear_error(emulator: Emulator, tmp_path: Path) -> None:
     from drcaptcha.errors import DataError
-    from drcaptcha_ops.simulation import best_network
+    from drcaptcha_ops.simulation.stack import best_network
     from tests.fixtures.glyph_data import seed_glyph_store
 
     seed_glyph_store(train=200, test=50)

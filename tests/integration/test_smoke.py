@@ -15,7 +15,7 @@ from drcaptcha.config import reset_settings
 from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.models.tables.outbox import OutboxItem
 from drcaptcha_ops.cli import main
-from drcaptcha_ops.gateway import running_gateway
+from drcaptcha_ops.gateway.app import running_gateway
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
 from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack, api_event, invoke

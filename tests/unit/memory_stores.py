@@ -7,7 +7,7 @@ store does not promise. The moto-backed integration tests remain the check of th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -54,13 +54,18 @@ class MemoryChallengeStore:
         return stored
 
     def record_pass(
-        self, challenge_id: str, labels: Sequence[int], now: float, site_key: str | None, keep_until: float
+        self,
+        challenge_id: str,
+        readings: Sequence[Collection[int]],
+        now: float,
+        site_key: str | None,
+        keep_until: float,
     ) -> Challenge | None:
         stored = self._open(challenge_id, now, site_key)
         expected = [] if stored is None else stored.challenge.expected
-        if stored is None or len(expected) != len(labels):
+        if stored is None or len(expected) != len(readings):
             return None
-        if any(want not in (typed, REMOVED) for want, typed in zip(expected, labels, strict=True)):
+        if any(want != REMOVED and want not in classes for want, classes in zip(expected, readings, strict=True)):
             return None
         stored.used, stored.outcome, stored.answered_at, stored.expires_at = True, PASSED, now, keep_until
         return replace(stored.challenge, expires_at=keep_until)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import struct
 import zlib
@@ -15,25 +14,17 @@ from PIL import Image
 
 from drcaptcha.charset import character_of
 from drcaptcha.render import DEFAULT_STYLE, RenderStyle, compose_captcha, encode_png, render_captcha
+from tests.fixtures.glyph_data import read_emnist
 
-IMAGES_FILE = "emnist-bymerge-test-images-idx3-ubyte.gz"
-LABELS_FILE = "emnist-bymerge-test-labels-idx1-ubyte.gz"
 GLYPH_COUNT = 12
 PIXEL_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}
 
 
-def first_emnist_glyphs(folder: Path, count: int) -> tuple[NDArray[np.uint8], str]:
-    """The first `count` test glyphs, upright, and their answer text; only the first few KB are unzipped."""
-    with gzip.open(folder / IMAGES_FILE) as images_file:
-        images = np.frombuffer(images_file.read(16 + count * 784)[16:], np.uint8).reshape(count, 28, 28)
-    with gzip.open(folder / LABELS_FILE) as labels_file:
-        labels = labels_file.read(8 + count)[8:]
-    return np.ascontiguousarray(images.transpose(0, 2, 1)), "".join(character_of(label) for label in labels)
-
-
 @pytest.fixture(scope="module")
 def emnist(emnist_dir: Path) -> tuple[NDArray[np.uint8], str]:
-    return first_emnist_glyphs(emnist_dir, GLYPH_COUNT)
+    """The first test glyphs, upright, and their answer text."""
+    images, labels = read_emnist(GLYPH_COUNT, emnist_dir)
+    return images, "".join(character_of(int(label)) for label in labels)
 
 
 @pytest.fixture(scope="module")

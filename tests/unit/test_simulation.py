@@ -1,5 +1,5 @@
 """The crowd simulation's agents: how simulated people read and type, how spammers and colluders poison, and
-how bots cut a captcha into glyphs (drcaptcha_ops/simulation.py)."""
+how bots cut a captcha into glyphs (drcaptcha_ops/simulation/)."""
 
 from __future__ import annotations
 
@@ -12,23 +12,10 @@ import pytest
 from drcaptcha import charset
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.render import compose_captcha
-from drcaptcha_ops.simulation import (
-    CONFUSION,
-    Agent,
-    Crowd,
-    Kind,
-    RunLog,
-    Sight,
-    collusion_label,
-    glyph_accuracy,
-    ink_mask,
-    misread,
-    projected_pass_rate,
-    scored_mistakes,
-    scoring_rules,
-    segment_glyphs,
-    tolerated_pass_rate,
-)
+from drcaptcha_ops.simulation.agents import CONFUSION, Agent, Crowd, Kind, Sight, collusion_label, misread
+from drcaptcha_ops.simulation.bots import ink_mask, segment_glyphs
+from drcaptcha_ops.simulation.report import glyph_accuracy, projected_pass_rate, scoring_rules, tolerated_pass_rate
+from drcaptcha_ops.simulation.run import RunLog, scored_mistakes
 from tests.fixtures.glyph_data import read_emnist
 
 

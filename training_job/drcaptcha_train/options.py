@@ -8,26 +8,18 @@ from __future__ import annotations
 import argparse
 from typing import Any, Final
 
+from drcaptcha_train.option_types import positive_int
+
 # The names networks.NETWORKS defines (a unit test keeps the two in step).
 NETWORK_NAMES: Final = ("nn", "dnn", "cnn1", "cnn2", "resnet", "vgg")
 DEFAULT_BATCH_SIZE: Final = 256
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from error
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
-
-
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--network", required=True, choices=NETWORK_NAMES, help="the architecture to train")
-    parser.add_argument("--epochs", type=positive, default=None, help="default: the network's own")
-    parser.add_argument("--batch-size", type=positive, default=DEFAULT_BATCH_SIZE)
-    parser.add_argument("--limit", type=positive, default=None, help="train and test on at most N glyphs each")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: the network's own")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--limit", type=positive_int, default=None, help="train and test on at most N glyphs each")
     parser.add_argument("--network-id", default=None, help="default: <network>-<utc time>-<random>")
     parser.add_argument("--ensemble", choices=["auto"], default=None, help="then propose a draft ensemble")
 

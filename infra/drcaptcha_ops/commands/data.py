@@ -10,18 +10,9 @@ from typing import Any
 from drcaptcha.charset import CLASSES
 from drcaptcha_ops.commands.output import stdout_to_stderr
 from drcaptcha_ops.importer import import_emnist, remove_labels, stats
+from drcaptcha_train.option_types import positive_int
 
 CLASS_COLUMNS = 4
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from error
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
-    return value
 
 
 def register(subparsers: Any) -> None:

@@ -16,7 +16,7 @@ from drcaptcha.config import get_settings
 from drcaptcha_ops.bootstrap import bootstrap
 from drcaptcha_ops.commands.stack import interrupt_on_signal
 from drcaptcha_ops.emulator import EMULATOR_CREDENTIALS, remove_env_file, running_emulator, write_env_file
-from drcaptcha_ops.gateway import GATEWAY_CONFIG_KEY, Gateway, create_gateway
+from drcaptcha_ops.gateway.app import GATEWAY_CONFIG_KEY, Gateway, create_gateway
 from drcaptcha_ops.poller import StreamPoller, create_poller
 from drcaptcha_ops.template import LocalStack, local_stack
 

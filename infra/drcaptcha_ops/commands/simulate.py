@@ -1,4 +1,4 @@
-"""`drcaptcha simulate`: a simulated crowd and bots against a fresh embedded stack (drcaptcha_ops/simulation.py)."""
+"""`drcaptcha simulate`: a simulated crowd and bots against a fresh embedded stack (drcaptcha_ops/simulation/)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drcaptcha_ops.commands.data import positive_int
 from drcaptcha_ops.commands.output import stdout_to_stderr
 from drcaptcha_ops.demo import find_emnist
-from drcaptcha_ops.simulation import SimulationConfig, StackPlan, best_network, fresh_stack, report_table, simulate
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from error
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
-    return value
+from drcaptcha_ops.simulation.report import report_table
+from drcaptcha_ops.simulation.run import SimulationConfig
+from drcaptcha_ops.simulation.stack import StackPlan, best_network, fresh_stack, simulate
+from drcaptcha_train.option_types import non_negative_int, positive_int
 
 
 def register(subparsers: Any) -> None:

@@ -6,8 +6,9 @@ AWS calls per operation, with warm caches (bench/bench_aws_calls.py measures the
 - answer: one conditional update that marks the challenge used *and* records the outcome, plus one PutRecords of
   the votes on a pass (when the stream fails, one PutItem keeps them in the vote outbox instead: no vote is lost,
   and the visitor still gets their token). The update's condition holds the typed answer itself (each position
-  must be unlabelled or name its expected class), so a pass is decided and recorded by the same write. Only when
-  that condition fails does a second conditional update record the fail, or tell a replay or an expired challenge.
+  must be unlabelled or name a class in its expected class's lookalike group), so a pass is decided and recorded
+  by the same write. Only when that condition fails does a second conditional update record the fail, or tell a
+  replay or an expired challenge.
 
 The writes themselves are drcaptcha/store/challenges.py's; this module decides what should happen.
 """
@@ -26,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pynamodb.exceptions import PynamoDBException
 
-from drcaptcha import charset, outbox, warm
+from drcaptcha import charset, lookalikes, outbox, warm
 from drcaptcha.config import get_settings
 from drcaptcha.errors import Gone, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphStore
@@ -155,7 +156,12 @@ def answer_challenge(
     labels = typed_labels(typed)
     # The pass also keeps the challenge until its token expires, so that siteverify can still redeem it.
     keep_until = now + settings.token_ttl_seconds
-    passed = None if labels is None else runtime.challenges.record_pass(challenge_id, labels, now, site_key, keep_until)
+    # A scored glyph accepts any class in the typed class's lookalike group (0 for O, 1 for l); groups are
+    # symmetric, so "expected is among the typed class's readings" is "typed is among expected's".
+    readings = None if labels is None else [lookalikes.readings_of(label) for label in labels]
+    passed = (
+        None if readings is None else runtime.challenges.record_pass(challenge_id, readings, now, site_key, keep_until)
+    )
     if passed is not None:
         put_votes(runtime, challenge_id, _votes(passed, typed, now), now)
         token = sign_token(PassToken(challenge_id, passed.site_key, int(now)), signing_key())

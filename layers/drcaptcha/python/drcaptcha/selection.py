@@ -17,6 +17,10 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   next networks the most (active learning);
 - known glyphs that the ensemble gets wrong or is unsure of (low probability of the true class) are preferred
   among a scored sample of the pool: easy for people, hard for bots.
+- Only glyphs that people read right are scored. Until gold readings measure that glyph by glyph (issue 15), it
+  means a known glyph whose class is in no lookalike group (lookalikes.py): a handwritten 0 or O, for example,
+  is never scored, whatever the ensemble thinks of it. Unlabelled glyphs of those classes are still shown, and
+  their votes keep the exact class.
 - The cap: a known glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and pool window, an
   unlabelled one `UNLABELLED_SHOWS_PER_WINDOW` times per unlabelled cache window, after which it weighs nothing
   until every candidate is capped. Unlabelled candidates are re-read as soon as too few are under the cap for a
@@ -36,7 +40,7 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from drcaptcha import warm
+from drcaptcha import lookalikes, warm
 from drcaptcha.config import get_settings
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DataError, NotImported
@@ -207,7 +211,8 @@ class GlyphSelector:
         return candidates.draw(self._rng, count)
 
     def _known_pool(self) -> WeightedCandidates:
-        """Every known glyph of a few training shards, drawn uniformly (and, with an ensemble, a scored sample)."""
+        """Every known glyph in no lookalike group of a few training shards, drawn uniformly (and, with an
+        ensemble, a scored sample)."""
         manifest = self._current_manifest()
         cached = self._pool.get(_CURRENT)
         if cached is not None:
@@ -220,14 +225,17 @@ class GlyphSelector:
         shards = 0
         for shard in self._rng.permutation(len(split.shard_sizes)):
             shard_labels = self.store.labels(KNOWN_SPLIT, int(shard))
-            known = np.flatnonzero(shard_labels >= 0)
+            known = np.flatnonzero(lookalikes.ungrouped(shard_labels))
             refs += [GlyphRef(KNOWN_SPLIT, int(shard), int(offset)) for offset in known]
             labels += [int(label) for label in shard_labels[known]]
             shards += 1 if len(known) else 0
             if shards == POOL_SHARDS:
                 break
         if len(refs) < MIN_KNOWN_GLYPHS:
-            raise DataError(f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label")
+            raise DataError(
+                f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label that can be scored "
+                "(a class in no lookalike group)"
+            )
         pool = WeightedCandidates.of(refs, np.ones(len(refs)), labels, cap=None)
         self._pool[_CURRENT] = pool
         self._scored_known = self._score_known(pool)

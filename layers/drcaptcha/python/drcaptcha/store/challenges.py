@@ -3,15 +3,16 @@
 Every state change is ONE conditional write, so two racing requests can never both pass, fail or redeem the same
 challenge:
 - `add`: one transaction that stores the challenge and counts it against the client's rate-limit window;
-- `record_pass`: marks the challenge passed if, and only if, it is open and the typed labels match every scored
-  position (`expected` holds -1, glyphs.REMOVED, at an unlabelled position, which any answer matches);
+- `record_pass`: marks the challenge passed if, and only if, it is open and every scored position expects one of
+  the classes its typed character reads as (`expected` holds -1, glyphs.REMOVED, at an unlabelled position,
+  which any answer matches);
 - `record_fail`: marks it failed if it is still open; False tells a replay, a late answer or an unknown id;
 - `redeem`: marks a passed challenge's token redeemed, once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,15 +72,21 @@ class ChallengeStore:
             raise ServiceUnavailable("could not store the challenge; try again") from error
 
     def record_pass(
-        self, challenge_id: str, labels: Sequence[int], now: float, site_key: str | None, keep_until: float
+        self,
+        challenge_id: str,
+        readings: Sequence[Collection[int]],
+        now: float,
+        site_key: str | None,
+        keep_until: float,
     ) -> Challenge | None:
-        """Mark the challenge passed if it is open (and of `site_key`, when given) and `labels` match; the passed
-        challenge is kept until `keep_until`, so that its token can still be redeemed. None if not passed."""
+        """Mark the challenge passed if it is open (and of `site_key`, when given) and each scored position expects
+        one of the classes in `readings` at that position; the passed challenge is kept until `keep_until`, so
+        that its token can still be redeemed. None if not passed."""
         length = size(ChallengeItem.expected)  # type: ignore[no-untyped-call]
-        condition = _open(now, site_key) & (length == len(labels))
-        for position, typed_label in enumerate(labels):
+        condition = _open(now, site_key) & (length == len(readings))
+        for position, classes in enumerate(readings):
             expected = ChallengeItem.expected[position]
-            condition &= (expected == typed_label) | (expected == REMOVED)
+            condition &= expected.is_in(*sorted(classes)) | (expected == REMOVED)
         item = ChallengeItem(challenge_id=challenge_id)
         actions = [
             ChallengeItem.used.set(True),

@@ -1,0 +1,33 @@
+"""The files of web/ that the gateway serves where no route takes the request.
+
+`web_file` is the one place a GET or HEAD becomes a file of web/: a page renderer plugs in there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import flask
+from werkzeug.security import safe_join
+
+from drcaptcha_ops.template import REPO_ROOT
+
+WEB_ROOT = REPO_ROOT / "web"
+
+
+def web_file(request: flask.Request, web_root: Path) -> flask.Response | None:
+    """The file of `web_root` that a GET or HEAD asks for (a folder's index.html), or None: never one outside it."""
+    if request.method not in {"GET", "HEAD"}:
+        return None
+    root = web_root.resolve()
+    # safe_join refuses `..`, absolute paths and drive names; werkzeug has decoded %2e%2e to `..` already.
+    joined = safe_join(str(root), request.path.lstrip("/"))
+    if joined is None or "\x00" in joined:  # a NUL byte is no file name (and makes the OS calls raise)
+        return None
+    target = Path(joined).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    # A symlink inside web/ must not lead outside it.
+    if not target.is_file() or not target.is_relative_to(root):
+        return None
+    return flask.send_file(target)
