@@ -181,8 +181,8 @@ def test_the_canvas_page_shows_what_the_networks_read_in_a_real_handwritten_char
 ) -> None:
     # Given an active ensemble of the session's tiny networks, and the EMNIST test glyph it reads most surely
     from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
-    from drcaptcha.serving import replace_active_ensemble
     from drcaptcha.models.api.admin import MemberRequest
+    from drcaptcha.serving import replace_active_ensemble
 
     members = [MemberRequest(network_id=network_id, weight=1.0) for network_id in admin_networks]
     ensemble_id = create_ensemble("canvas-glyph", members).ensemble_id
