@@ -37,6 +37,15 @@ class MemoryChallengeStore:
     items: dict[str, StoredChallenge] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
 
+    def count(self) -> int:
+        return len(self.items)
+
+    def count_with_outcome(self, outcome: str) -> int:
+        return sum(stored.outcome == outcome for stored in self.items.values())
+
+    def count_open(self, now: float) -> int:
+        return sum(not stored.used and stored.expires_at > now for stored in self.items.values())
+
     def add(self, challenge: Challenge, window: Window, now: float) -> None:
         if self.hits.get(window.bucket, 0) >= window.limit:
             raise RateLimited("the window is full", retry_after=window.retry_after(now))
@@ -121,6 +130,16 @@ class MemoryGlyphVoteStore:
 
     def add_glyph(self, glyph_id: str) -> None:
         self.glyphs[glyph_id] = MemoryGlyph(glyph_id)
+
+    def glyph_ids_in_state(self, state: str, limit: int) -> list[str]:
+        in_state = [glyph for glyph in self.glyphs.values() if glyph.state == state]
+        return [glyph.glyph_id for glyph in sorted(in_state, key=lambda glyph: glyph.votes)][:limit]
+
+    def count_in_state(self, state: str) -> int:
+        return sum(glyph.state == state for glyph in self.glyphs.values())
+
+    def count_votes(self) -> int:
+        return sum(len(votes) for votes in self.votes.values())
 
     def glyph(self, glyph_id: str) -> Glyph | None:
         glyph = self.glyphs.get(glyph_id)

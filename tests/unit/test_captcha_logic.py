@@ -14,16 +14,17 @@ import pytest
 from numpy.typing import NDArray
 from pynamodb.exceptions import PutError
 
-from drcaptcha import charset, sites, warm
+from drcaptcha import admins, charset, sites, warm
 from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge, legacy_test_captcha
 from drcaptcha.errors import Gone, RateLimited, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphRef
 from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import CROWD
 from drcaptcha.selection import PickedGlyph
 from drcaptcha.sites import SiteDirectory
 from drcaptcha.siteverify import verify_pass
 from drcaptcha.tokens import read_token
-from tests.unit.memory_stores import MemoryChallengeStore, MemorySiteStore
+from tests.unit.memory_stores import MemoryChallengeStore, MemoryGlyphVoteStore, MemorySiteStore
 
 KEY = "unit-signing-key-0123456789abcdef"
 KNOWN = {0: charset.class_of("7"), 2: charset.class_of("A"), 4: charset.class_of("k")}
@@ -241,3 +242,28 @@ def test_a_test_sites_challenge_passes_any_answer_and_casts_no_vote(loop: Loop) 
     assert loop.challenges.items[challenge.challenge_id].challenge.expected == [REMOVED] * 6
     assert loop.delivered == []
     assert verify_pass(runtime, site.secret, passed.token).success
+
+
+def test_the_admin_stats_count_what_the_stores_hold_and_say_when_nothing_is_left_to_label(loop: Loop) -> None:
+    # Given one passed, one failed and one open challenge, and a crowd that has labelled its only glyph
+    site = sites.create_site("example.com", loop.clock, store=loop.sites)
+    runtime = loop.runtime()
+    passed, failed, _ = (issue_challenge(runtime, site.site_key, "198.51.100.7") for _ in range(3))
+    answer_challenge(runtime, passed.challenge_id, right_answer())
+    answer_challenge(runtime, failed.challenge_id, "000000")
+    glyphs = MemoryGlyphVoteStore()
+    glyphs.add_glyph("train:00000:0001")
+    glyphs.glyphs["train:00000:0001"].state = CROWD
+
+    # When the stats are read
+    stats = admins.crowd_stats(loop.clock, glyphs=glyphs, challenges=loop.challenges)
+
+    # Then each count is the stores', and nothing is left to label
+    assert (stats.challenges, stats.challenges_passed, stats.challenges_failed, stats.challenges_open) == (3, 1, 1, 1)
+    assert stats.pass_rate == 0.5
+    assert (stats.glyphs_unlabelled, stats.glyphs_labelled_by_crowd) == (0, 1)
+    assert stats.nothing_left_to_label
+
+    # And once a glyph is unlabelled again, there is something to label
+    glyphs.add_glyph("train:00000:0002")
+    assert not admins.crowd_stats(loop.clock, glyphs=glyphs, challenges=loop.challenges).nothing_left_to_label

@@ -34,7 +34,9 @@ from drcaptcha.models.tables.challenges import FAILED, PASSED
 from drcaptcha.models.tables.ensembles import NetworkItem
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED
 from drcaptcha.store.admins import AdminStore
+from drcaptcha.store.challenges import ChallengeStore
 from drcaptcha.store.ensembles import EnsembleStore
+from drcaptcha.store.glyphs import GlyphVoteStore
 
 ADMIN_KEY_PREFIX: Final = "dca_"
 _BEARER: Final = re.compile(r"^Bearer ([A-Za-z0-9_-]{16,128})$")
@@ -212,43 +214,25 @@ def list_training_jobs() -> TrainingJobList:
 
 
 # --- stats --------------------------------------------------------------------------------------------------
-def _count(table: str, condition: str | None = None, values: dict[str, Any] | None = None) -> int:
-    """A COUNT scan: cheap at this scale, and the admin function is its only caller. In `condition`, `#name`
-    stands for the attribute `name` (state, outcome and used are DynamoDB reserved words)."""
-    arguments: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
-    if condition:
-        arguments["FilterExpression"] = condition
-        arguments["ExpressionAttributeValues"] = values or {}
-        arguments["ExpressionAttributeNames"] = {f"#{name}": name for name in re.findall(r"#(\w+)", condition)}
-    total = 0
-    for page in aws.client("dynamodb").get_paginator("scan").paginate(**arguments):
-        total += int(page["Count"])
-    return total
-
-
-def crowd_stats(clock: Callable[[], float] = time.time) -> CrowdStats:
-    settings = get_settings()
-    glyphs, challenges = settings.glyphs_table, settings.challenges_table
-
-    def in_state(state: str) -> int:
-        return _count(glyphs, "#state = :state", {":state": {"S": state}})
-
-    passed = _count(challenges, "#outcome = :outcome", {":outcome": {"S": PASSED}})
-    failed = _count(challenges, "#outcome = :outcome", {":outcome": {"S": FAILED}})
-    open_challenges = _count(
-        challenges, "#used = :unused AND expires_at > :now", {":unused": {"BOOL": False}, ":now": {"N": str(clock())}}
-    )
+def crowd_stats(
+    clock: Callable[[], float] = time.time,
+    glyphs: GlyphVoteStore | None = None,
+    challenges: ChallengeStore | None = None,
+) -> CrowdStats:
+    glyphs = glyphs or GlyphVoteStore()
+    challenges = challenges or ChallengeStore()
+    passed, failed = challenges.count_with_outcome(PASSED), challenges.count_with_outcome(FAILED)
     answered = passed + failed
-    unlabelled, ambiguous = in_state(UNLABELLED), in_state(AMBIGUOUS)
+    unlabelled, ambiguous = glyphs.count_in_state(UNLABELLED), glyphs.count_in_state(AMBIGUOUS)
     return CrowdStats(
         glyphs_unlabelled=unlabelled,
         glyphs_ambiguous=ambiguous,
-        glyphs_labelled_by_crowd=in_state(CROWD),
-        votes=_count(settings.votes_table),
-        challenges=_count(challenges),
+        glyphs_labelled_by_crowd=glyphs.count_in_state(CROWD),
+        votes=glyphs.count_votes(),
+        challenges=challenges.count(),
         challenges_passed=passed,
         challenges_failed=failed,
-        challenges_open=open_challenges,
+        challenges_open=challenges.count_open(clock()),
         pass_rate=round(passed / answered, 4) if answered else None,
         nothing_left_to_label=unlabelled + ambiguous == 0,
     )

@@ -45,8 +45,9 @@ from drcaptcha.config import get_settings
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DataError, NotImported
 from drcaptcha.glyphs import GlyphRef, GlyphStore, ImportManifest
-from drcaptcha.models.tables.glyphs import AMBIGUOUS, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, UNLABELLED
 from drcaptcha.serving import serving_cache
+from drcaptcha.store.glyphs import GlyphVoteStore
 
 GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3
@@ -167,8 +168,10 @@ class GlyphSelector:
         rng: np.random.Generator,
         clock: Callable[[], float] = time.time,
         ensemble: EnsembleSource = active_ensemble_for_selection,
+        states: GlyphVoteStore | None = None,
     ) -> None:
         self.store = store
+        self._states = states or GlyphVoteStore()
         self._rng = rng
         self._ensemble = ensemble
         self._manifest: warm.TLRUCache[str, ImportManifest] = warm.expiring(1, _pool_lifetime, clock)
@@ -281,15 +284,12 @@ class GlyphSelector:
             self._unlabelled[_CURRENT] = cached = candidates
         return cached
 
-    @staticmethod
-    def _query(state: str, limit: int) -> list[GlyphRef]:
+    def _query(self, state: str, limit: int) -> list[GlyphRef]:
         """Up to `limit` glyphs in `state`, least shown first."""
         refs: list[GlyphRef] = []
-        for item in GlyphItem.by_state.query(
-            state, scan_index_forward=True, limit=limit, page_size=limit, attributes_to_get=["glyph_id"]
-        ):
+        for glyph_id in self._states.glyph_ids_in_state(state, limit):
             try:
-                refs.append(GlyphRef.parse(item.glyph_id))
+                refs.append(GlyphRef.parse(glyph_id))
             except DataError:
                 continue
         return refs

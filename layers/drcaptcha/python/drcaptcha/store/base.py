@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from drcaptcha import warm
+from drcaptcha import aws, warm
 from drcaptcha.config import get_settings
 
 # How DynamoDB names a failed condition: on a single write, and as a transaction item's cancellation reason.
@@ -72,3 +73,17 @@ def transaction() -> Iterator[TransactWrite]:
     """One TransactWriteItems call, written when the block ends; a failed condition raises ConditionFailed."""
     with conditional_write(), TransactWrite(connection=connection()) as writes:
         yield writes
+
+
+def count_scan(table: str, condition: str | None = None, values: dict[str, Any] | None = None) -> int:
+    """How many items of `table` match `condition`, by a COUNT scan: cheap at this scale, and only the admin stats
+    ask. In `condition`, `#name` stands for the attribute `name` (state, outcome and used are reserved words)."""
+    arguments: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
+    if condition:
+        arguments["FilterExpression"] = condition
+        arguments["ExpressionAttributeValues"] = values or {}
+        arguments["ExpressionAttributeNames"] = {f"#{name}": name for name in re.findall(r"#(\w+)", condition)}
+    total = 0
+    for page in aws.client("dynamodb").get_paginator("scan").paginate(**arguments):
+        total += int(page["Count"])
+    return total

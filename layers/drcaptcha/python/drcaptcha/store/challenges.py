@@ -24,7 +24,7 @@ from drcaptcha.errors import RateLimited, ServiceUnavailable
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
 from drcaptcha.ratelimit import Window
-from drcaptcha.store.base import ConditionFailed, conditional_write, transaction
+from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
 from drcaptcha.store.rate_limits import count_in, limited
 
 
@@ -43,6 +43,20 @@ class Challenge:
 
 
 class ChallengeStore:
+    def count(self) -> int:
+        return count_scan(get_settings().challenges_table)
+
+    def count_with_outcome(self, outcome: str) -> int:
+        return count_scan(get_settings().challenges_table, "#outcome = :outcome", {":outcome": {"S": outcome}})
+
+    def count_open(self, now: float) -> int:
+        """Challenges neither answered nor expired (moto returns expired TTL items, so `expires_at` is checked)."""
+        return count_scan(
+            get_settings().challenges_table,
+            "#used = :unused AND expires_at > :now",
+            {":unused": {"BOOL": False}, ":now": {"N": str(now)}},
+        )
+
     def add(self, challenge: Challenge, window: Window, now: float) -> None:
         """Store `challenge` and count it in `window`, in one transaction; RateLimited when the window is full."""
         item = ChallengeItem(

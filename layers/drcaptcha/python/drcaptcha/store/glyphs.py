@@ -19,10 +19,11 @@ from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
+from drcaptcha.config import get_settings
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem, audited
-from drcaptcha.store.base import ConditionFailed, conditional_write, transaction
+from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
 
 CROWD_LABEL_SOURCE: Final = "crowd"
 # The states in which votes still count; a glyph leaves them only by being labelled.
@@ -70,6 +71,21 @@ class Acceptance:
 
 class GlyphVoteStore:
     # --- reads ------------------------------------------------------------------------------------------------
+    def glyph_ids_in_state(self, state: str, limit: int) -> list[str]:
+        """Up to `limit` ids of glyphs in `state`, least shown first (the `by-state` index, ids only)."""
+        return [
+            item.glyph_id
+            for item in GlyphItem.by_state.query(
+                state, scan_index_forward=True, limit=limit, page_size=limit, attributes_to_get=["glyph_id"]
+            )
+        ]
+
+    def count_in_state(self, state: str) -> int:
+        return count_scan(get_settings().glyphs_table, "#state = :state", {":state": {"S": state}})
+
+    def count_votes(self) -> int:
+        return count_scan(get_settings().votes_table)
+
     def glyph(self, glyph_id: str) -> Glyph | None:
         try:
             item = GlyphItem.get(glyph_id, consistent_read=True)
