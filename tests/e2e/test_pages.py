@@ -108,7 +108,7 @@ def test_the_canvas_page_shows_the_top_three_for_a_drawn_stroke(
 ) -> None:
     # Given an active ensemble (of the session's tiny networks) and the canvas page
     from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.models.api.admin import MemberRequest
 
     ensemble = create_ensemble("canvas", [MemberRequest(network_id=admin_networks[0], weight=1.0)])
     activate_ensemble(ensemble.ensemble_id)
@@ -180,8 +180,9 @@ def test_the_canvas_page_shows_what_the_networks_read_in_a_real_handwritten_char
     stack: Stack, browser_page: BrowserPage, admin_networks: list[str]
 ) -> None:
     # Given an active ensemble of the session's tiny networks, and the EMNIST test glyph it reads most surely
-    from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble, replace_active_ensemble
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
+    from drcaptcha.models.api.admin import MemberRequest
+    from drcaptcha.serving import replace_active_ensemble
 
     members = [MemberRequest(network_id=network_id, weight=1.0) for network_id in admin_networks]
     ensemble_id = create_ensemble("canvas-glyph", members).ensemble_id

@@ -35,10 +35,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from drcaptcha import aws
+from drcaptcha import warm
 from drcaptcha.admins import create_admin
-from drcaptcha.challenges import replace_runtime
-from drcaptcha.config import get_settings, reset_settings
+from drcaptcha.config import get_settings
 from drcaptcha.http import openapi_document
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway.routes import http_routes
@@ -97,8 +96,7 @@ def target(request: pytest.FixtureRequest, emulator_session: Emulator, emnist_di
     one (through real passes and the labels consumer), when challenges are made of known glyphs only."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         emulator_session.reset()
-        reset_settings()
-        aws.reset_clients()
+        warm.reset()
         stack = start_captcha_stack(emnist_dir, monkeypatch)
         site = stack.create_site("fuzz.example")
         if request.param == NOTHING_TO_LABEL:
@@ -109,9 +107,7 @@ def target(request: pytest.FixtureRequest, emulator_session: Emulator, emnist_di
         with served_gateway() as url:
             schema = schemathesis.openapi.from_dict(merged_document(url))
             yield FuzzTarget(url, schema, site.site_key, admin.key, request.param)
-    replace_runtime(None)
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 def test_every_template_route_is_in_the_document(target: FuzzTarget) -> None:
