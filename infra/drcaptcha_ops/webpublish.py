@@ -40,14 +40,24 @@ CONTENT_TYPES = {
 }
 
 
+def integrity(data: bytes) -> str:
+    """The Subresource Integrity value of some bytes: `sha384-` and its base64 digest, as browsers check it."""
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode("ascii")
+
+
+def version(data: bytes) -> str:
+    """The version of some bytes: the first 16 hex digits of their SHA-256 (new content, a new path)."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def widget_sri(path: Path) -> str:
-    """The Subresource Integrity value of a file: `sha384-` and its base64 digest, as browsers check it."""
-    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode("ascii")
+    """The Subresource Integrity value of a file."""
+    return integrity(path.read_bytes())
 
 
 def widget_version(path: Path) -> str:
-    """The widget's version: the first 16 hex digits of its SHA-256 (a new file, a new path)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """The widget's version: its content's (a new file, a new path)."""
+    return version(path.read_bytes())
 
 
 def widget_key(web_dir: Path = WEB_DIR) -> str:
