@@ -24,11 +24,12 @@ from typing import Any
 
 from bench.results import Cell, Table, record, this_command
 from drcaptcha import charset, sites
-from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge, verify_pass
+from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge
 from drcaptcha.config import reset_settings
 from drcaptcha.errors import Gone
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.siteverify import verify_pass
 from drcaptcha_ops.awscalls import count_aws_calls
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.importer import import_emnist, remove_labels

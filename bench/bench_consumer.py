@@ -33,9 +33,9 @@ from bench.bench_load import VoteCheck, count_votes_once
 from bench.results import Table, describe_machine, load_average, machine_summary, record, this_command
 from drcaptcha import charset, outbox
 from drcaptcha.glyphs import GlyphRef, GlyphStore, truth_key
-from drcaptcha.models.glyph import UNLABELLED, GlyphItem
-from drcaptcha.models.vote import VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha.ratelimit import client_identity
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, MIN_KNOWN_GLYPHS
 from drcaptcha_ops.emulator import running_emulator

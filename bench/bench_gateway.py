@@ -41,7 +41,7 @@ from bench.results import Table, record, this_command
 from drcaptcha import charset, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphStore
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.render import render_captcha
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.gateway.app import running_gateway

@@ -41,9 +41,9 @@ from bench.results import Cell, Table, record, this_command
 from drcaptcha import outbox, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.glyph import GlyphItem
-from drcaptcha.models.vote import VoteItem
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.glyphs import GlyphItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import running_emulator
 from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.importer import import_emnist, remove_labels

@@ -36,10 +36,10 @@ from PIL import Image
 
 from bench.bench_ensemble import TRAINED_EXPORT
 from bench.results import Cell, Table, record, this_command
-from drcaptcha import ensemble_admin, recognition
+from drcaptcha import ensemble_admin, recognition, serving
 from drcaptcha.ensembles import read_manifest
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.admin import MemberRequest
+from drcaptcha.models.api.admin import MemberRequest
 from drcaptcha_ops.demo import restore_cached_network
 from drcaptcha_ops.emulator import running_emulator
 
@@ -50,7 +50,7 @@ COLD_START = textwrap.dedent(
     import time
     started = time.perf_counter()
     from functions.recognize import app
-    from drcaptcha.ensemble_admin import active_ensemble
+    from drcaptcha.serving import active_ensemble
     imported = time.perf_counter()
     active_ensemble()
     loaded = time.perf_counter()
@@ -139,7 +139,7 @@ def main(argv: list[str]) -> int:
             )
             cold.append(tuple(float(value) for value in result.stdout.split()[-2:]))
 
-        ensemble = ensemble_admin.active_ensemble()
+        ensemble = serving.active_ensemble()
         images, _ = GlyphStore().load_split("test")
         sides = [int(side) for side in args.sides.split(",")]
         drawings = {side: [drawn(image, side) for image in images[:200]] for side in sides}

@@ -8,12 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from drcaptcha import aws
-from drcaptcha.config import reset_settings
+from drcaptcha import warm
 from drcaptcha_ops.emulator import Emulator, attached_stack, running_emulator
 from tests.fixtures.glyph_data import EMNIST_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def cold_process() -> Iterator[None]:
+    """Every test starts, and leaves, as a fresh process would: no settings, clients or caches kept."""
+    warm.reset()
+    yield
+    warm.reset()
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +38,7 @@ def emulator_session() -> Iterator[Emulator]:
 def emulator(emulator_session: Emulator) -> Iterator[Emulator]:
     """A clean stack: every resource of template.yaml, empty."""
     emulator_session.reset()
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
     yield emulator_session
 
 

@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import admins, ensemble_admin
+from drcaptcha.config import requires_settings
 from drcaptcha.http import create_resolver, json_response
-from drcaptcha.models.admin import (
+from drcaptcha.models.api.admin import (
     ENSEMBLE_ID_PATTERN,
     NETWORK_ID_PATTERN,
     ActivationResponse,
@@ -28,6 +29,16 @@ from drcaptcha.models.admin import (
 )
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "admins_table",
+    "networks_table",
+    "ensembles_table",
+    "glyphs_table",
+    "challenges_table",
+    "votes_table",
+    "bucket_name",
+)
 app = create_resolver()
 EnsembleId = Annotated[str, Path(pattern=ENSEMBLE_ID_PATTERN)]
 
@@ -102,5 +113,6 @@ def stats() -> CrowdStats:
 
 
 @logger.inject_lambda_context
+@requires_settings("admin", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

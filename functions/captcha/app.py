@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +10,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import challenges, metrics
+from drcaptcha import challenges, metrics, tokens
+from drcaptcha.config import requires_settings
 from drcaptcha.errors import BadRequest, ServiceUnavailable
 from drcaptcha.http import create_resolver, json_response
-from drcaptcha.models.schemas import (
+from drcaptcha.models.api.captcha import (
     CHALLENGE_ID_PATTERN,
     MAX_ANSWER_LENGTH,
     SITE_KEY_PATTERN,
@@ -26,6 +26,17 @@ from drcaptcha.models.schemas import (
 )
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "glyphs_table",
+    "challenges_table",
+    "sites_table",
+    "rate_limits_table",
+    "ensembles_table",
+    "bucket_name",
+    "votes_stream",
+    "outbox_table",
+)
 app = create_resolver()
 LEGACY_MISSING_INPUT = "You must specify captcha id and value"
 
@@ -78,10 +89,10 @@ def legacy_test_captcha(
     return result
 
 
-@cache
 def openapi_text() -> str:
     """Every routed function's OpenAPI document in one, merged by powertools' OpenAPIMerge and committed beside
-    this module by `python -m drcaptcha_ops.openapi` (this function is deployed without the others' code)."""
+    this module by `python -m drcaptcha_ops.openapi` (this function is deployed without the others' code).
+    Read on each request: a small file, and no per-process cache to keep in `drcaptcha.warm`."""
     return Path(__file__).with_name("openapi.json").read_text()
 
 
@@ -93,13 +104,14 @@ def serve_openapi_document() -> Response[str]:
 def count_missing_signing_key() -> None:
     """After a 503: was it the token-signing key? (Read once per warm process, so this costs nothing when well.)"""
     try:
-        challenges.signing_key()
+        tokens.signing_key()
     except ServiceUnavailable:
         metrics.count(metrics.SIGNING_KEY_MISSING)
 
 
 @metrics.published
 @logger.inject_lambda_context
+@requires_settings("captcha", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)
     if response.get("statusCode") == 503:

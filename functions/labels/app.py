@@ -16,9 +16,19 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import labelling, metrics
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.config import requires_settings
+from drcaptcha.models.stream import VoteRecord
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "glyphs_table",
+    "votes_table",
+    "sources_table",
+    "acceptances_table",
+    "ensembles_table",
+    "bucket_name",
+)
 processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 COUNTED = frozenset({labelling.VoteOutcome.PENDING, labelling.VoteOutcome.ACCEPTED, labelling.VoteOutcome.AMBIGUOUS})
 
@@ -35,5 +45,6 @@ def record_handler(record: KinesisStreamRecord) -> str:
 
 @metrics.published
 @logger.inject_lambda_context
+@requires_settings("labels", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

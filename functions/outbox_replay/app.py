@@ -12,12 +12,19 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import metrics, outbox
+from drcaptcha.config import requires_settings
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "outbox_table",
+    "votes_stream",
+)
 
 
 @metrics.published
 @logger.inject_lambda_context
+@requires_settings("outbox_replay", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = outbox.replay_outbox()
     # Every round, zero included, so that the backlog alarm sees a steady series.

@@ -8,10 +8,17 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from drcaptcha import recognition
-from drcaptcha.ensemble_admin import active_ensemble
+from drcaptcha.config import requires_settings
 from drcaptcha.http import create_resolver
+from drcaptcha.models.api.recognize import RecognizeRequest, RecognizeResponse
+from drcaptcha.serving import active_ensemble
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "ensembles_table",
+    "bucket_name",
+)
 app = create_resolver()
 
 
@@ -19,10 +26,11 @@ app = create_resolver()
     "/v1/recognize",
     summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1, and the best guess",
 )
-def recognize(body: recognition.RecognizeRequest) -> recognition.RecognizeResponse:
+def recognize(body: RecognizeRequest) -> RecognizeResponse:
     return recognition.recognize(body.image, active_ensemble())
 
 
 @logger.inject_lambda_context
+@requires_settings("recognize", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -14,22 +14,30 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import challenges, metrics
+from drcaptcha import challenges, metrics, tokens
+from drcaptcha import siteverify as verification
+from drcaptcha.config import requires_settings
 from drcaptcha.errors import DrCaptchaError
 from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, UNREADABLE_BODY_ERRORS, create_resolver, json_response
-from drcaptcha.models.schemas import SiteverifyRequest, SiteverifyResponse
+from drcaptcha.models.api.captcha import SiteverifyRequest, SiteverifyResponse
 
 logger = Logger()
+# What this function cannot start without (a signing key, where one is needed, is checked when it is used).
+REQUIRED_SETTINGS = (
+    "challenges_table",
+    "sites_table",
+    "idempotency_table",
+)
 app = create_resolver()
 # Errors are HTTP 200 with `success: false`, not the `{"error": …}` shape (see drcaptcha_ops.openapi).
 OPENAPI_ERRORS_AS_JSON = False
 # Which error code a field that fails validation gets; any other failure is `bad-request`.
-FIELD_ERROR_CODES = {"secret": challenges.INVALID_SECRET, "response": challenges.INVALID_RESPONSE}
+FIELD_ERROR_CODES = {"secret": verification.INVALID_SECRET, "response": tokens.INVALID_RESPONSE}
 
 
 @app.post("/v1/siteverify", summary="Verify a pass token once (JSON or form body; always HTTP 200)")
 def siteverify(body: SiteverifyRequest) -> SiteverifyResponse:
-    result = challenges.verify_pass(
+    result = verification.verify_pass(
         challenges.warm_runtime(), body.secret, body.response, body.idempotency_key, app.lambda_context
     )
     metrics.count(metrics.SITEVERIFY_PASSED if result.success else metrics.SITEVERIFY_REJECTED)
@@ -43,17 +51,17 @@ def rejected(*codes: str) -> Response[str]:
 
 def invalid_request(error: ValidationException) -> Response[str]:
     fields = {str(detail.get("loc", ("", ""))[-1]) for detail in error.errors()}
-    codes = sorted({FIELD_ERROR_CODES.get(field, challenges.BAD_REQUEST) for field in fields})
-    return rejected(*(codes or [challenges.BAD_REQUEST]))
+    codes = sorted({FIELD_ERROR_CODES.get(field, verification.BAD_REQUEST) for field in fields})
+    return rejected(*(codes or [verification.BAD_REQUEST]))
 
 
 def internal_error(error: Exception) -> Response[str]:
     logger.exception("siteverify failed")
-    return rejected(challenges.INTERNAL_ERROR)
+    return rejected(verification.INTERNAL_ERROR)
 
 
 def unreadable_body(error: Exception) -> Response[str]:
-    return rejected(challenges.BAD_REQUEST)
+    return rejected(verification.BAD_REQUEST)
 
 
 app.exception_handler(REQUEST_ERRORS)(invalid_request)
@@ -63,5 +71,6 @@ app.exception_handler([Exception, DrCaptchaError, *DEPENDENCY_ERRORS])(internal_
 
 @metrics.published
 @logger.inject_lambda_context
+@requires_settings("siteverify", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

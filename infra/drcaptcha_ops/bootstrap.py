@@ -1,8 +1,10 @@
 """Create the template's data resources at whatever `AWS_ENDPOINT_URL` names: moto, LocalStack or AWS.
 
 Idempotent: a resource that exists already is left as it is. Resource types that only SAM deploys (functions,
-the API, the layer, IAM, Batch, logs, alarms, the dashboard, SNS) are listed in DEPLOYED_BY_SAM_ONLY; an unknown
-type is an error, so that a new resource in the template cannot be silently missing from the local stack.
+the API, function URLs, the layer, IAM, Batch, logs, alarms, the dashboard, SNS, CloudFront, bucket policies) are
+listed in DEPLOYED_BY_SAM_ONLY; an unknown type is an error, so that a new resource in the template cannot be
+silently missing from the local stack. The web bucket is created locally too, though the gateway serves web/ from
+disk: `drcaptcha publish-web` can be tried against it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,11 @@ DEPLOYED_BY_SAM_ONLY = frozenset(
         "AWS::SNS::TopicPolicy",
         "AWS::SNS::Subscription",
         "AWS::Lambda::EventSourceMapping",
+        "AWS::Lambda::Url",
+        "AWS::S3::BucketPolicy",
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::CachePolicy",
     }
 )
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "drcaptcha_ops.commands.deploy_env",
     "drcaptcha_ops.commands.smoke",
     "drcaptcha_ops.commands.teardown",
+    "drcaptcha_ops.commands.web",
 )
 
 

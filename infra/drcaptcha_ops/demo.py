@@ -25,7 +25,7 @@ from tqdm import tqdm
 from drcaptcha.config import LOCAL_ENV_FILE
 from drcaptcha.errors import DataError
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.network import NetworkItem
+from drcaptcha.models.tables.ensembles import NetworkItem
 from drcaptcha.sites import create_site
 from drcaptcha_ops.importer import import_emnist, remove_labels
 from drcaptcha_ops.template import REPO_ROOT
@@ -196,7 +196,7 @@ def activate_demo_ensemble(network_id: str, say: Callable[[str], None]) -> dict[
     """A one-member ensemble of the demo network, activated; and an admin key for the dashboard."""
     from drcaptcha.admins import create_admin
     from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.models.api.admin import MemberRequest
 
     ensemble = create_ensemble("demo", [MemberRequest(network_id=network_id, weight=1.0)], created_by="demo")
     activate_ensemble(ensemble.ensemble_id, by="demo")

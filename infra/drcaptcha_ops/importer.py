@@ -31,7 +31,7 @@ from drcaptcha.glyphs import (
     shard_key,
     truth_key,
 )
-from drcaptcha.models.glyph import UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
 from drcaptcha_ops.emnist import EmnistSplit, LabelledImages, identify_source, read_split
 
 # S3 puts are I/O bound; boto3 clients are thread-safe and pool 10 connections by default.

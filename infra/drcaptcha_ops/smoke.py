@@ -8,6 +8,7 @@ test exercises the deployed routes, tables, bucket and signing key without teach
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drcaptcha.charset import character_of
+from drcaptcha_ops import webpublish
 
 TIMEOUT_SECONDS = 15
 DUPLICATE = "timeout-or-duplicate"
@@ -147,4 +149,8 @@ class SmokeTest:
         reply = http(self.widget_url)
         if reply.status != 200 or "javascript" not in reply.content_type or not reply.body:
             raise SmokeFailure(f"HTTP {reply.status}, {reply.content_type!r}, {len(reply.body)} bytes")
-        return f"{len(reply.body)} bytes of JavaScript"
+        # The versioned path (/widget/<version>/widget.js, publish-web) must serve the content it is named after.
+        versioned = re.search(r"/widget/([0-9a-f]{16})/widget\.js$", urllib.parse.urlsplit(self.widget_url).path)
+        if versioned and webpublish.version(reply.body) != versioned[1]:
+            raise SmokeFailure(f"the widget at version {versioned[1]} is version {webpublish.version(reply.body)}")
+        return f"{len(reply.body)} bytes of JavaScript, integrity {webpublish.integrity(reply.body)}"

@@ -15,7 +15,7 @@ from werkzeug.test import Client
 from drcaptcha import lookalikes
 from drcaptcha.charset import NUM_CLASSES, character_of
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.sites import NewSite
 from drcaptcha_ops.emulator import Emulator
 

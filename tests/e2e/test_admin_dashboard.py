@@ -12,8 +12,8 @@ from typing import Any
 from playwright.sync_api import Page, Response, expect
 
 from drcaptcha import admins, ensemble_admin
-from drcaptcha.models.admin import EnsembleSummary
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.api.admin import EnsembleSummary
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
 from tests.e2e.support import BrowserPage, Stack
 
 DASHBOARD = "/admin/"

@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from drcaptcha.glyphs import GlyphStore
 from tests.e2e.support import BrowserPage, Stack, right_answer
 
 # Each page, and an element that shows its content has rendered (not just that the HTML arrived).
@@ -22,12 +24,27 @@ GATEWAY_PAGES = {
     "try": ("/try.html", "#try-image[src^='data:image/png']"),
     "canvas": ("/canvas.html", "#pad"),
     "docs": ("/docs.html", ".swagger-ui .opblock"),
+    "admin": ("/admin/", "#admin-key"),
 }
+# The navigation every page shows (web/pages/_base.html), in its order.
+NAVIGATION = [
+    ("Home", "/index.html"),
+    ("Try a captcha", "/try.html"),
+    ("Draw a character", "/canvas.html"),
+    ("Methodology", "/methodology.html"),
+    ("API docs", "/docs.html"),
+    ("Admin", "/admin/"),
+]
+# The glyphs the canvas test may draw: the first test glyphs of the session's import.
+CANVAS_CANDIDATES = 20
+PAD_SIDE = 280  # the canvas's own size (web/pages/canvas.html)
 SWAGGER_BUNDLE = Path(__file__).resolve().parents[2] / "web" / "vendor" / "swagger-ui" / "swagger-ui-bundle.js"
 
 
 @pytest.mark.parametrize("name", sorted(GATEWAY_PAGES))
-def test_each_page_loads_and_renders_without_console_errors(stack: Stack, browser_page: BrowserPage, name: str) -> None:
+def test_each_page_renders_without_console_errors_under_the_one_navigation(
+    stack: Stack, browser_page: BrowserPage, name: str
+) -> None:
     if name == "docs" and not SWAGGER_BUNDLE.is_file():
         pytest.fail(f"{SWAGGER_BUNDLE} is missing: `make web-vendor` copies swagger-ui in from npm")
     page = browser_page.page
@@ -38,10 +55,22 @@ def test_each_page_loads_and_renders_without_console_errors(stack: Stack, browse
 
     # Then its content renders, and nothing was logged as an error
     expect(page.locator(rendered).first).to_be_visible()
-    expect(page.locator("nav a[aria-current='page']")).to_have_count(1)
     page.wait_for_load_state("networkidle")
     assert browser_page.errors == []
+    # And it has the site's one navigation, with itself, and only itself, marked as the current page
+    links = page.get_by_role("navigation", name="Pages").get_by_role("link")
+    assert [(link.inner_text(), link.get_attribute("href")) for link in links.all()] == NAVIGATION
+    current = page.locator("nav a[aria-current='page']")
+    expect(current).to_have_count(1)
+    assert current.get_attribute("href") == path
     browser_page.screenshot(f"page-{name}")
+    # And from the top of the page, the keyboard's first stop is the link that skips the navigation, to the content
+    page.evaluate("document.body.tabIndex = -1; document.body.focus(); document.body.removeAttribute('tabindex')")
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
 
 
 def test_the_demo_form_loads_the_widget_from_the_api_without_console_errors(
@@ -79,7 +108,7 @@ def test_the_canvas_page_shows_the_top_three_for_a_drawn_stroke(
 ) -> None:
     # Given an active ensemble (of the session's tiny networks) and the canvas page
     from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.models.api.admin import MemberRequest
 
     ensemble = create_ensemble("canvas", [MemberRequest(network_id=admin_networks[0], weight=1.0)])
     activate_ensemble(ensemble.ensemble_id)
@@ -117,6 +146,89 @@ def test_the_canvas_page_shows_the_top_three_for_a_drawn_stroke(
         assert re.fullmatch(r"\S\s*\d+\.\d%" + ("" if body["predictions"] else r"\s*unsure"), shown)
         assert shown.startswith(prediction["label"])
     browser_page.screenshot("page-canvas-recognized")
+
+
+def glyph_png(glyph: np.ndarray, side: int = PAD_SIDE) -> str:
+    """An upright EMNIST glyph as a person draws it on the pad: black ink on white, the pad's size, a PNG data URL."""
+    image = Image.fromarray(255 - glyph).resize((side, side), Image.Resampling.BILINEAR)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def best_probability(api_url: str, image: str) -> float:
+    """The highest probability /v1/recognize gives the image (0 when it names no class)."""
+    request = urllib.request.Request(
+        api_url + "/v1/recognize",
+        data=json.dumps({"image": image}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        predictions = json.loads(reply.read())["predictions"]
+    return max((prediction["probability"] for prediction in predictions), default=0.0)
+
+
+def inkiest_pixel(glyph: np.ndarray) -> tuple[int, int]:
+    """(row, column) of the glyph pixel whose 3x3 neighbourhood holds the most ink: a tap there adds none."""
+    padded = np.pad(glyph, 1)
+    neighbourhood = np.min([padded[r : r + 28, c : c + 28] for r in range(3) for c in range(3)], axis=0)
+    row, column = np.unravel_index(int(neighbourhood.argmax()), neighbourhood.shape)
+    return int(row), int(column)
+
+
+def test_the_canvas_page_shows_what_the_networks_read_in_a_real_handwritten_character(
+    stack: Stack, browser_page: BrowserPage, admin_networks: list[str]
+) -> None:
+    # Given an active ensemble of the session's tiny networks, and the EMNIST test glyph it reads most surely
+    from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
+    from drcaptcha.models.api.admin import MemberRequest
+    from drcaptcha.serving import replace_active_ensemble
+
+    members = [MemberRequest(network_id=network_id, weight=1.0) for network_id in admin_networks]
+    ensemble_id = create_ensemble("canvas-glyph", members).ensemble_id
+    activate_ensemble(ensemble_id)
+    # The gateway's functions run in this process: forget their warm ensemble, so they serve this one at once.
+    replace_active_ensemble(None)
+    glyphs, _ = GlyphStore().load_split("test")
+    glyph = max(glyphs[:CANVAS_CANDIDATES], key=lambda image: best_probability(stack.api_url, glyph_png(image)))
+    page = browser_page.page
+    page.goto(stack.api_url + "/canvas.html")
+    box = page.locator("#pad").bounding_box()
+    assert box is not None
+
+    # When the character is on the pad, and the visitor taps the pen down inside its ink (which starts the reading)
+    page.evaluate(
+        """source => new Promise((resolve, reject) => {
+            const image = new Image();
+            image.onload = () => {
+                const pad = document.getElementById("pad");
+                pad.getContext("2d").drawImage(image, 0, 0, pad.width, pad.height);
+                resolve();
+            };
+            image.onerror = reject;
+            image.src = source;
+        })""",
+        glyph_png(glyph),
+    )
+    row, column = inkiest_pixel(glyph)
+    scale = box["width"] / 28
+    with page.expect_response(lambda response: "/v1/recognize" in response.url) as recognized:
+        page.mouse.click(box["x"] + (column + 0.5) * scale, box["y"] + (row + 0.5) * scale)
+
+    # Then the networks made at least one prediction, and the page shows exactly those
+    assert recognized.value.ok
+    assert recognized.value.json()["ensemble_id"] == ensemble_id
+    answered = recognized.value.json()["predictions"]
+    assert 1 <= len(answered) <= 3
+    expect(page.locator("#canvas-status")).to_contain_text(f"Top {len(answered)}")
+    predictions = page.locator("#predictions li")
+    expect(predictions).to_have_count(len(answered))
+    for index, prediction in enumerate(answered):
+        shown = predictions.nth(index).inner_text().replace("\n", " ").strip()
+        match = re.fullmatch(r"(\S)\s*(\d+\.\d)%", shown)
+        assert match is not None, shown
+        assert match[1] == prediction["label"]
+        assert float(match[2]) == pytest.approx(prediction["probability"] * 100, abs=0.051)
 
 
 def test_the_canvas_page_shows_the_best_guess_as_unsure_when_no_class_passes_the_threshold(

@@ -16,7 +16,7 @@ from drcaptcha import charset, lookalikes, sites
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, SHARD_SIZE, GlyphRef
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha_ops.lambda_runner import LocalLambdaContext
 from tests.fixtures.glyph_data import read_emnist, seed_glyph_store
 

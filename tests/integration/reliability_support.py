@@ -18,10 +18,10 @@ from pydantic import TypeAdapter
 from drcaptcha import aws, charset
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.glyph import CROWD, GlyphItem
-from drcaptcha.models.outbox import OutboxItem
-from drcaptcha.models.vote import VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import CROWD, GlyphItem
+from drcaptcha.models.tables.outbox import OutboxItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.poller import StreamPoller, create_poller

@@ -21,10 +21,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 from drcaptcha import ensemble_admin
-from drcaptcha.challenges import PassToken, read_token, sign_token
 from drcaptcha.config import get_settings
-from drcaptcha.ensemble_admin import ActiveEnsembleCache, replace_active_ensemble
-from drcaptcha.models.admin import MemberRequest
+from drcaptcha.models.api.admin import MemberRequest
+from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
+from drcaptcha.tokens import PassToken, read_token, sign_token
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.template import REPO_ROOT
 from tests.fixtures.tiny_networks import tiny_networks

@@ -25,11 +25,11 @@ from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.ensembles import network_model_key, parse_manifest, sha256_hex
 from drcaptcha.errors import Conflict
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.admin import AdminItem
-from drcaptcha.models.challenge import FAILED, PASSED, ChallengeItem
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.network import EnsembleItem
-from drcaptcha.models.vote import VoteItem
+from drcaptcha.models.tables.admins import AdminItem
+from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
+from drcaptcha.models.tables.ensembles import EnsembleItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.cli import main as drcaptcha
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway.app import running_gateway

@@ -6,7 +6,7 @@ import threading
 
 from drcaptcha import aws
 from drcaptcha.config import get_settings
-from drcaptcha.models.glyph import GlyphItem
+from drcaptcha.models.tables.glyphs import GlyphItem
 from drcaptcha_ops.awscalls import count_aws_calls
 from drcaptcha_ops.emulator import Emulator
 

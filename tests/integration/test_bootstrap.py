@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drcaptcha import aws, challenges
+from drcaptcha import aws, tokens
 from drcaptcha.config import reset_settings
 from drcaptcha_ops.bootstrap import bootstrap
 from drcaptcha_ops.emulator import Emulator
@@ -47,7 +47,7 @@ def test_a_second_bootstrap_creates_nothing(emulator: Emulator) -> None:
     assert set(report.existing) == {
         logical_id
         for logical_id, resource in emulator.stack.resources.items()
-        if resource["Type"].startswith(("AWS::DynamoDB", "AWS::S3", "AWS::Kinesis", "AWS::SQS"))
+        if resource["Type"] in {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::Kinesis::Stream", "AWS::SQS::Queue"}
     }
 
 
@@ -61,7 +61,7 @@ def test_bootstrap_creates_the_token_signing_key_that_the_functions_read(
     reset_settings()
 
     # When the captcha library asks for its key
-    key = challenges.signing_key()
+    key = tokens.signing_key()
 
     # Then it is the SecureString the bootstrap created, long enough to be a real key
     stored = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]

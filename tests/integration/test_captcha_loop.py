@@ -17,7 +17,7 @@ import pytest
 from drcaptcha import charset, lookalikes
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.selection import GlyphSelector
 from drcaptcha_ops import cli
 from drcaptcha_ops.gateway.app import running_gateway
@@ -326,7 +326,7 @@ def test_too_many_challenges_from_one_client_get_429_with_retry_after(
 ) -> None:
     # Given a limit of 3 challenges a minute
     monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "3")
-    get_settings.cache_clear()
+    reset_settings()
     site = stack.create_site()
 
     # When one client asks 4 times, and another client once
@@ -343,7 +343,7 @@ def test_too_many_challenges_from_one_client_get_429_with_retry_after(
 def test_the_limit_resets_in_the_next_window(stack: CaptchaStack, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a client that used up its window
     monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "1")
-    get_settings.cache_clear()
+    reset_settings()
     site = stack.create_site()
     get_challenge(site.site_key)
     limited = get_challenge(site.site_key)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drcaptcha import aws
-from drcaptcha.config import reset_settings
+from drcaptcha import warm
 from drcaptcha_ops import cli
 from drcaptcha_ops.emnist import BYCLASS_TEST_IMAGES, BYCLASS_TEST_LABELS, BYMERGE_TEST_IMAGES, BYMERGE_TEST_LABELS
 
@@ -32,8 +31,7 @@ def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     """Run from an empty folder, so no .drcaptcha/env of a running emulator is picked up."""
     monkeypatch.chdir(tmp_path)
     yield tmp_path
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 @pytest.fixture
@@ -45,8 +43,7 @@ def no_emulator(elsewhere: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BUCKET_NAME", "drcaptcha-data")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
     return endpoint
 
 
@@ -114,7 +111,7 @@ def test_no_configured_stack_at_all_is_named(
     elsewhere: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("BUCKET_NAME", raising=False)
-    reset_settings()
+    warm.reset()
 
     status = cli.main(["remove-labels", "5"])
 

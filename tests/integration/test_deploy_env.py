@@ -13,7 +13,7 @@ import pytest
 
 from drcaptcha import aws
 from drcaptcha.config import get_settings, reset_settings
-from drcaptcha.models.site import SiteItem
+from drcaptcha.models.tables.sites import SiteItem
 from drcaptcha_ops.cli import main
 from drcaptcha_ops.deployment import EXTRA_OUTPUTS, function_variables
 from drcaptcha_ops.emulator import Emulator

@@ -71,7 +71,7 @@ def test_transactions_against_the_emulator_leave_no_tracked_table_copies_behind(
 
 
 SECOND_EMULATOR_SCRIPT = """
-from drcaptcha.models.site import SiteItem
+from drcaptcha.models.tables.sites import SiteItem
 from drcaptcha_ops.emulator import running_emulator
 with running_emulator():
     SiteItem(site_key="left-behind", domain="example.com", secret_hash="x", created_at=0).save()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from drcaptcha import aws
+from drcaptcha import aws, warm
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.outbox import OutboxItem
-from drcaptcha.ratelimit import RateLimitCounter
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.outbox import OutboxItem
+from drcaptcha.models.tables.rate_limits import RateLimitCounter
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.faults import inject_fault
 from drcaptcha_ops.lambda_runner import LocalLambdaContext
@@ -43,11 +43,8 @@ from tests.integration.reliability_support import (
 def stack(emulator: Emulator, emnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CaptchaStack]:
     # One attempt per boto3 call keeps a lasting fault fast to hit; pynamodb keeps its own retries.
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
     yield start_captcha_stack(emnist_dir, monkeypatch)
-    replace_runtime(None)
-    aws.reset_clients()
 
 
 def replay_outbox() -> dict[str, int]:

@@ -34,10 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from drcaptcha import aws
+from drcaptcha import warm
 from drcaptcha.admins import create_admin
-from drcaptcha.challenges import replace_runtime
-from drcaptcha.config import get_settings, reset_settings
+from drcaptcha.config import get_settings
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.gateway.routes import http_routes
 from drcaptcha_ops.template import local_stack
@@ -82,8 +81,7 @@ def target(request: pytest.FixtureRequest, emulator_session: Emulator, emnist_di
     one (through real passes and the labels consumer), when challenges are made of known glyphs only."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         emulator_session.reset()
-        reset_settings()
-        aws.reset_clients()
+        warm.reset()
         stack = start_captcha_stack(emnist_dir, monkeypatch)
         site = stack.create_site("fuzz.example")
         if request.param == NOTHING_TO_LABEL:
@@ -94,9 +92,7 @@ def target(request: pytest.FixtureRequest, emulator_session: Emulator, emnist_di
         with served_gateway() as url:
             schema = schemathesis.openapi.from_dict(merged_document(url))
             yield FuzzTarget(url, schema, site.site_key, admin.key, request.param)
-    replace_runtime(None)
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 def test_every_template_route_is_in_the_document(target: FuzzTarget) -> None:

@@ -84,6 +84,12 @@ def web_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp_path / "secret.txt").write_text(SECRET_TEXT)
     (web / "leak.txt").symlink_to(tmp_path / "secret.txt")
     (web / "outside").symlink_to(tmp_path)
+    # A page template (drcaptcha_ops.pages), and one that is a link out of web/pages/.
+    (web / "pages").mkdir()
+    (web / "pages" / "_base.html").write_text("<title>{% block title %}{% endblock %}</title>")
+    (web / "pages" / "page.html").write_text('{% extends "_base.html" %}{% block title %}{{ page }}{% endblock %}')
+    (tmp_path / "secret.html").write_text(SECRET_TEXT)
+    (web / "pages" / "leak.html").symlink_to(tmp_path / "secret.html")
     return web
 
 
@@ -365,6 +371,19 @@ def test_web_files_are_served_with_index_html_for_folders(gateway: RunningGatewa
     assert posted.status == 404
 
 
+def test_pages_are_rendered_from_their_templates_at_their_urls(gateway: RunningGateway) -> None:
+    # When a page of web/pages/ is asked for by its URL, and its base template too
+    page = gateway.request("GET", "/page.html")
+    head = gateway.request("HEAD", "/page.html")
+    base = gateway.request("GET", "/_base.html")
+
+    # Then the page comes rendered from its template as HTML, and the base is no page
+    assert (page.status, page.body) == (200, b"<title>page.html</title>")
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert (head.status, head.body) == (200, b"")
+    assert base.status == 404
+
+
 def test_healthz_says_ok(gateway: RunningGateway) -> None:
     reply = gateway.request("GET", "/healthz")
 
@@ -384,6 +403,8 @@ def test_healthz_says_ok(gateway: RunningGateway) -> None:
         "/%2Fetc%2Fpasswd",
         "/leak.txt",
         "/outside/secret.txt",
+        "/leak.html",
+        "/pages/../../secret.html",
     ],
 )
 def test_paths_that_leave_the_web_root_are_refused(gateway: RunningGateway, path: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from drcaptcha import aws
 from drcaptcha.errors import BadRequest, Conflict, NotImported
 from drcaptcha.glyphs import MANIFEST_KEY, REMOVED, GlyphRef, GlyphStore, labels_key, shard_key, truth_key
-from drcaptcha.models.glyph import UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
 from drcaptcha_ops import cli
 from drcaptcha_ops.emnist import EmnistSplit, load_emnist
 from drcaptcha_ops.emulator import Emulator

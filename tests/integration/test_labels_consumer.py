@@ -14,12 +14,12 @@ from unittest.mock import patch
 
 import pytest
 
-from drcaptcha import aws, labelling
-from drcaptcha.config import get_settings, reset_settings
+from drcaptcha import aws, labelling, warm
+from drcaptcha.config import get_settings
 from drcaptcha.consensus import model_source
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.vote import AcceptanceItem, SourceItem, VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.lambda_runner import LocalLambdaContext
 from drcaptcha_ops.poller import StreamSubscription, create_poller, kinesis_event, stream_subscriptions
@@ -157,7 +157,7 @@ def test_a_redelivered_vote_finishes_an_acceptance_that_a_crash_interrupted(emul
     make_glyph()
     for number in (1, 2):
         labelling.record_vote(vote(number, 8))
-    labelling._count_vote(vote(3, 8), weight=1.0)
+    labelling.RECORDS.count_vote(vote(3, 8), weight=1.0)
     assert GlyphItem.get(GLYPH, consistent_read=True).state == UNLABELLED
 
     # When Kinesis delivers the third vote again
@@ -239,8 +239,7 @@ def _decode(record: dict[str, Any]) -> bytes:
 def isolated_environment() -> Iterator[None]:
     with patch.dict(os.environ):  # the poller exports the functions' environment; give it back afterwards
         yield
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 def test_the_local_poller_feeds_the_templates_labels_function(emulator: Emulator, isolated_environment: None) -> None:

@@ -20,8 +20,7 @@ from unittest.mock import patch
 
 import pytest
 
-from drcaptcha import aws
-from drcaptcha.config import reset_settings
+from drcaptcha import aws, warm
 from drcaptcha_ops.bootstrap import bootstrap
 from drcaptcha_ops.emulator import point_at
 from drcaptcha_ops.poller import create_poller
@@ -59,8 +58,7 @@ def localstack() -> Iterator[str]:
     with patch.dict(os.environ):
         point_at(LOCALSTACK_URL)
         yield LOCALSTACK_URL
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ from drcaptcha.admins import crowd_stats
 from drcaptcha.challenges import replace_runtime
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.glyph import CROWD, GlyphItem
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.glyphs import CROWD, GlyphItem
 from drcaptcha_ops import cli
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.importer import import_emnist

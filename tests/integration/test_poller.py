@@ -18,8 +18,7 @@ from unittest.mock import patch
 import pytest
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent
 
-from drcaptcha import aws
-from drcaptcha.config import reset_settings
+from drcaptcha import aws, warm
 from drcaptcha_ops.bootstrap import bootstrap, delete_resources
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.poller import StreamPoller, create_poller
@@ -47,8 +46,7 @@ def poller(fixture_stack: LocalStack) -> Iterator[StreamPoller]:
             yield poller
         finally:
             poller.stop()
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
 
 def consumer(poller: StreamPoller) -> Any:

@@ -15,17 +15,17 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from drcaptcha import aws, charset, ensemble_admin, labelling
+from drcaptcha import aws, charset, ensemble_admin, labelling, serving
 from drcaptcha.config import get_settings
-from drcaptcha.ensemble_admin import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.ensembles import network_model_key
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, labels_key
-from drcaptcha.models.admin import MemberRequest
-from drcaptcha.models.glyph import CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.vote import VoteItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.api.admin import MemberRequest
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha.recognition import decode_png, to_emnist
 from drcaptcha.selection import SCORE_FLOOR, SELECTION, UNLABELLED_SHOWS_PER_WINDOW, GlyphSelector
+from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha_ops.emulator import Emulator
 from functions.recognize import app as recognize_app
 from tests.fixtures.tiny_networks import Snapshot, tiny_networks
@@ -65,7 +65,7 @@ def test_a_drawn_character_is_recognised_by_the_active_ensemble(networks: Snapsh
     # Given an active ensemble of the three tiny networks, and test glyphs drawn large on a white canvas
     ensemble_id = activated("three", {CNN2: 1, NN: 1, DNN: 1})
     images, _ = GlyphStore().load_split("test")
-    ensemble = ensemble_admin.active_ensemble()
+    ensemble = serving.active_ensemble()
 
     # When each drawing is sent to recognize
     replies = [recognize(drawn(image)) for image in images[:20]]
@@ -162,7 +162,7 @@ def test_with_an_active_ensemble_challenges_prefer_glyphs_it_is_unsure_of(networ
     # Then 3 are unlabelled, and each unlabelled candidate weighs more the less sure the ensemble is of it
     assert sum(not pick.known for pick in picks) == 3
     preferences = selector.preferences()
-    ensemble = ensemble_admin.active_ensemble()
+    ensemble = serving.active_ensemble()
     top = ensemble.predict(np.stack([store.image(ref) for ref in refs])).max(axis=1)
     weights = np.array([preferences[ref.key] for ref in refs])
     assert np.allclose(weights, SCORE_FLOOR + 1 - top, atol=1e-4)
@@ -190,7 +190,7 @@ def test_the_ensembles_reading_counts_once_as_half_a_vote(networks: Snapshot) ->
     ensemble_id = activated("three", {CNN2: 1, NN: 1, DNN: 1})
     replace_active_ensemble(ActiveEnsembleCache(batch=1, check_seconds=0), purpose=labelling.MODEL_VOTES)
     labelling.forget_model_votes()
-    ensemble = ensemble_admin.active_ensemble()
+    ensemble = serving.active_ensemble()
     model_label = int(ensemble.predict(GlyphStore().image(ref)[np.newaxis])[0].argmax())
     human_label = (model_label + 1) % 47
 
@@ -207,7 +207,9 @@ def test_the_ensembles_reading_counts_once_as_half_a_vote(networks: Snapshot) ->
     model_vote = votes[f"model:{ensemble_id}:{ref.key}"]
     assert (model_vote.source, model_vote.label, model_vote.weight) == (f"model:{ensemble_id}", model_label, 0.5)
     assert len(votes) == 3
-    tallies = labelling.tallies_of(GlyphItem.get(ref.key, consistent_read=True))
+    glyph = labelling.RECORDS.glyph(ref.key)
+    assert glyph is not None
+    tallies = glyph.tallies
     assert tallies == {model_label: 0.5, human_label: 2.0}
     labelling.forget_model_votes()
 

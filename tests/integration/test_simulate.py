@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from drcaptcha.config import reset_settings
-from drcaptcha.models.vote import VoteItem
+from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.importer import import_emnist, remove_labels
 from drcaptcha_ops.simulation.report import SimulationReport
@@ -84,7 +84,7 @@ def test_fully_trained_networks_exported_by_the_bench_become_the_simulations_act
     from bench.bench_ensemble import export_cached_network
     from drcaptcha import ensemble_admin
     from drcaptcha.glyphs import GlyphStore
-    from drcaptcha.models.network import NetworkItem
+    from drcaptcha.models.tables.ensembles import NetworkItem
     from drcaptcha_ops.simulation.stack import best_network
     from tests.fixtures.tiny_networks import tiny_networks
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from drcaptcha import sites
-from drcaptcha.config import get_settings
-from drcaptcha.models.site import SiteItem
+from drcaptcha.config import get_settings, reset_settings
+from drcaptcha.models.tables.sites import SiteItem
 from drcaptcha_ops import cli
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
@@ -193,7 +193,7 @@ def test_without_a_signing_key_siteverify_answers_internal_error(
     site = stack.create_site()
     monkeypatch.setenv("TOKEN_SIGNING_KEY", "")
     monkeypatch.setenv("TOKEN_SIGNING_KEY_PARAMETER", "/drcaptcha/lost/token-signing-key")
-    get_settings.cache_clear()
+    reset_settings()
 
     # When a token is verified
     reply = verify_json({"secret": site.secret, "response": "dc1.e30.abc"})

@@ -12,8 +12,8 @@ import pytest
 
 from drcaptcha import sites
 from drcaptcha.config import reset_settings
-from drcaptcha.models.challenge import ChallengeItem
-from drcaptcha.models.outbox import OutboxItem
+from drcaptcha.models.tables.challenges import ChallengeItem
+from drcaptcha.models.tables.outbox import OutboxItem
 from drcaptcha_ops.cli import main
 from drcaptcha_ops.gateway.app import running_gateway
 from functions.captcha import app as captcha_app

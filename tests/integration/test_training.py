@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from botocore.stub import Stubber
 
-from drcaptcha import aws
-from drcaptcha.config import get_settings, reset_settings
+from drcaptcha import aws, warm
+from drcaptcha.config import get_settings
 from drcaptcha.ensembles import parse_manifest, sha256_hex
-from drcaptcha.models.network import EnsembleItem, NetworkItem
+from drcaptcha.models.tables.ensembles import EnsembleItem, NetworkItem
 from drcaptcha_ops.cli import main as drcaptcha
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_train.__main__ import main as train_main
@@ -169,8 +169,7 @@ def test_an_unreachable_store_is_a_clear_cli_error(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
 
     status = drcaptcha(["train", "--network", "cnn2", "--epochs", "1"])
 
@@ -185,8 +184,7 @@ def test_the_batch_runner_submits_the_job_with_the_same_arguments(
     # Given the queue and job definition that template.yaml's Globals hand to the functions
     monkeypatch.setenv("TRAINING_JOB_QUEUE", "drcaptcha-training")
     monkeypatch.setenv("TRAINING_JOB_DEFINITION", "drcaptcha-train:3")
-    reset_settings()
-    aws.reset_clients()
+    warm.reset()
     expected = {
         "jobName": ANY,
         "jobQueue": "drcaptcha-training",
@@ -213,7 +211,7 @@ def test_the_batch_runner_without_a_queue_is_a_clear_cli_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("TRAINING_JOB_QUEUE", "")
-    reset_settings()
+    warm.reset()
 
     status = drcaptcha(["train", "--network", "cnn2", "--runner", "batch"])
 

@@ -76,7 +76,7 @@ def test_no_function_handler_and_no_layer_module_imports_tensorflow() -> None:
             importlib.import_module(module.name)
         for name in ("captcha", "siteverify", "labels", "admin", "recognize"):
             importlib.import_module(f"functions.{name}.app")
-        from drcaptcha.ensemble_admin import ActiveEnsembleCache
+        from drcaptcha.serving import ActiveEnsembleCache
         from drcaptcha.ensembles import LiteModel
         print(sorted(name for name in sys.modules if name.split(".")[0] in {"tensorflow", "keras"}))
         """

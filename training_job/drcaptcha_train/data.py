@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from numpy.typing import NDArray
 
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore
-from drcaptcha.models.glyph import CROWD, GlyphItem
+from drcaptcha.models.tables.glyphs import CROWD, GlyphItem
 from drcaptcha_train.errors import NoLabelledData, StoreUnreachable
 
 VALIDATION_SHARE = 20  # one glyph in 20 is held out for fitting ensemble weights

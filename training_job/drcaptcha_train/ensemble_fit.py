@@ -27,7 +27,7 @@ from drcaptcha.ensembles import (
     write_manifest,
 )
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.network import NetworkItem
+from drcaptcha.models.tables.ensembles import NetworkItem
 from drcaptcha_train.data import TrainingData
 from drcaptcha_train.errors import NoNetworks
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from drcaptcha.ensembles import LiteModel, evaluate_predictions, network_prefix
 from drcaptcha.glyphs import GlyphStore
-from drcaptcha.models.network import NetworkItem
+from drcaptcha.models.tables.ensembles import NetworkItem
 from drcaptcha_train import export, report
 from drcaptcha_train.data import TrainingData, load_training_data, reaching_store
 from drcaptcha_train.errors import UnknownNetwork

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from drcaptcha import admins, ensemble_admin
-from drcaptcha.models.admin import EnsembleDetail, MemberRequest
+from drcaptcha.models.api.admin import EnsembleDetail, MemberRequest
 from drcaptcha_ops.commands.output import stdout_to_stderr
 
 

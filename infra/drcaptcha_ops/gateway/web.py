@@ -1,6 +1,7 @@
 """The files of web/ that the gateway serves where no route takes the request.
 
-`web_file` is the one place a GET or HEAD becomes a file of web/: a page renderer plugs in there.
+`web_file` is the one place a GET or HEAD becomes a file of web/; a page of web/pages/ comes rendered from its
+template (drcaptcha_ops.pages).
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from pathlib import Path
 import flask
 from werkzeug.security import safe_join
 
-from drcaptcha_ops.template import REPO_ROOT
-
-WEB_ROOT = REPO_ROOT / "web"
+from drcaptcha_ops import pages
+from drcaptcha_ops.pages import WEB_ROOT as WEB_ROOT
 
 
 def web_file(request: flask.Request, web_root: Path) -> flask.Response | None:
     """The file of `web_root` that a GET or HEAD asks for (a folder's index.html), or None: never one outside it."""
     if request.method not in {"GET", "HEAD"}:
         return None
+    page = pages.page_response(request, web_root)
+    if page is not None:
+        return page
     root = web_root.resolve()
     # safe_join refuses `..`, absolute paths and drive names; werkzeug has decoded %2e%2e to `..` already.
     joined = safe_join(str(root), request.path.lstrip("/"))

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, truth_key
-from drcaptcha.models.challenge import ChallengeItem
+from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha_ops.simulation.agents import Sight
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from drcaptcha import charset, consensus
-from drcaptcha.models.vote import AcceptanceItem, VoteItem
+from drcaptcha.models.tables.votes import AcceptanceItem, VoteItem
 from drcaptcha_ops.simulation.oracle import Oracle
 from drcaptcha_ops.simulation.run import RunLog, SimulationConfig
 

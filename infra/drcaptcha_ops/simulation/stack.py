@@ -144,7 +144,7 @@ def best_network(say: Callable[[str], None] = print, network_dirs: Sequence[Path
     network (trained once, then cached), created and activated, as an admin would."""
     from drcaptcha import ensemble_admin
     from drcaptcha.ensembles import load_ensemble_for_batch, read_manifest
-    from drcaptcha.models.admin import MemberRequest
+    from drcaptcha.models.api.admin import MemberRequest
     from drcaptcha_ops.demo import quick_network, restore_cached_network
 
     store = GlyphStore()

@@ -18,13 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import DoesNotExist
 
 from drcaptcha import aws
 from drcaptcha.config import get_settings
 from drcaptcha.errors import BadRequest, Conflict, DataError, Forbidden, NotFound, Unauthorized
-from drcaptcha.models.admin import (
-    AdminItem,
+from drcaptcha.models.api.admin import (
     CrowdStats,
     NetworkDetail,
     NetworkList,
@@ -32,9 +30,13 @@ from drcaptcha.models.admin import (
     TrainingJob,
     TrainingJobList,
 )
-from drcaptcha.models.challenge import FAILED, PASSED
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED
-from drcaptcha.models.network import NetworkItem
+from drcaptcha.models.tables.challenges import FAILED, PASSED
+from drcaptcha.models.tables.ensembles import NetworkItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED
+from drcaptcha.store.admins import AdminStore
+from drcaptcha.store.challenges import ChallengeStore
+from drcaptcha.store.ensembles import EnsembleStore
+from drcaptcha.store.glyphs import GlyphVoteStore
 
 ADMIN_KEY_PREFIX: Final = "dca_"
 _BEARER: Final = re.compile(r"^Bearer ([A-Za-z0-9_-]{16,128})$")
@@ -43,6 +45,8 @@ PLOT_URL_SECONDS: Final = 3600
 # step). The layer cannot import the trainer, which needs TensorFlow.
 TRAINABLE_NETWORKS: Final = ("nn", "dnn", "cnn1", "cnn2", "resnet", "vgg")
 TRAINING_JOB_PREFIX: Final = "drcaptcha-train-"
+KEYS: Final = AdminStore()
+NETWORKS: Final = EnsembleStore()
 
 
 # --- keys ---------------------------------------------------------------------------------------------------
@@ -63,12 +67,12 @@ def hash_admin_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_admin(name: str, clock: Callable[[], float] = time.time) -> NewAdmin:
+def create_admin(name: str, clock: Callable[[], float] = time.time, keys: AdminStore = KEYS) -> NewAdmin:
     name = name.strip()
     if not name or len(name) > 100:
         raise BadRequest("an admin's name needs 1 to 100 characters")
     key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
-    AdminItem(hash_admin_key(key), name=name, created_at=clock()).save(condition=AdminItem.key_hash.does_not_exist())
+    keys.add(hash_admin_key(key), name, created_at=clock())
     return NewAdmin(name=name, key=key)
 
 
@@ -86,13 +90,12 @@ def key_matches(key: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_admin_key(key).encode(), stored_hash.encode())
 
 
-def authenticate(authorization: str | None) -> Admin:
+def authenticate(authorization: str | None, keys: AdminStore = KEYS) -> Admin:
     """The admin whose key the header carries: 401 without a well-formed header, 403 for a key nobody has."""
     key = bearer_key(authorization)
-    try:
-        item = AdminItem.get(hash_admin_key(key))
-    except DoesNotExist:
-        raise Forbidden("this admin key is not valid") from None
+    item = keys.get(hash_admin_key(key))
+    if item is None:
+        raise Forbidden("this admin key is not valid")
     if not key_matches(key, item.key_hash):  # pragma: no cover - the lookup was by this very hash
         raise Forbidden("this admin key is not valid")
     return Admin(name=item.name)
@@ -125,16 +128,15 @@ def _summary(item: NetworkItem) -> dict[str, Any]:
     }
 
 
-def list_networks() -> NetworkList:
-    items = sorted(NetworkItem.scan(), key=lambda item: float(item.created_at), reverse=True)
+def list_networks(records: EnsembleStore = NETWORKS) -> NetworkList:
+    items = sorted(records.networks(), key=lambda item: float(item.created_at), reverse=True)
     return NetworkList(networks=[NetworkSummary.model_validate(_summary(item)) for item in items])
 
 
-def get_network(network_id: str) -> NetworkDetail:
-    try:
-        item = NetworkItem.get(network_id)
-    except DoesNotExist:
-        raise NotFound(f"no network {network_id!r}") from None
+def get_network(network_id: str, records: EnsembleStore = NETWORKS) -> NetworkDetail:
+    item = records.network(network_id)
+    if item is None:
+        raise NotFound(f"no network {network_id!r}")
     details: dict[str, Any] = {}
     metrics_key = item.artifact_keys().get("metrics.json")
     if metrics_key:
@@ -212,43 +214,25 @@ def list_training_jobs() -> TrainingJobList:
 
 
 # --- stats --------------------------------------------------------------------------------------------------
-def _count(table: str, condition: str | None = None, values: dict[str, Any] | None = None) -> int:
-    """A COUNT scan: cheap at this scale, and the admin function is its only caller. In `condition`, `#name`
-    stands for the attribute `name` (state, outcome and used are DynamoDB reserved words)."""
-    arguments: dict[str, Any] = {"TableName": table, "Select": "COUNT"}
-    if condition:
-        arguments["FilterExpression"] = condition
-        arguments["ExpressionAttributeValues"] = values or {}
-        arguments["ExpressionAttributeNames"] = {f"#{name}": name for name in re.findall(r"#(\w+)", condition)}
-    total = 0
-    for page in aws.client("dynamodb").get_paginator("scan").paginate(**arguments):
-        total += int(page["Count"])
-    return total
-
-
-def crowd_stats(clock: Callable[[], float] = time.time) -> CrowdStats:
-    settings = get_settings()
-    glyphs, challenges = settings.glyphs_table, settings.challenges_table
-
-    def in_state(state: str) -> int:
-        return _count(glyphs, "#state = :state", {":state": {"S": state}})
-
-    passed = _count(challenges, "#outcome = :outcome", {":outcome": {"S": PASSED}})
-    failed = _count(challenges, "#outcome = :outcome", {":outcome": {"S": FAILED}})
-    open_challenges = _count(
-        challenges, "#used = :unused AND expires_at > :now", {":unused": {"BOOL": False}, ":now": {"N": str(clock())}}
-    )
+def crowd_stats(
+    clock: Callable[[], float] = time.time,
+    glyphs: GlyphVoteStore | None = None,
+    challenges: ChallengeStore | None = None,
+) -> CrowdStats:
+    glyphs = glyphs or GlyphVoteStore()
+    challenges = challenges or ChallengeStore()
+    passed, failed = challenges.count_with_outcome(PASSED), challenges.count_with_outcome(FAILED)
     answered = passed + failed
-    unlabelled, ambiguous = in_state(UNLABELLED), in_state(AMBIGUOUS)
+    unlabelled, ambiguous = glyphs.count_in_state(UNLABELLED), glyphs.count_in_state(AMBIGUOUS)
     return CrowdStats(
         glyphs_unlabelled=unlabelled,
         glyphs_ambiguous=ambiguous,
-        glyphs_labelled_by_crowd=in_state(CROWD),
-        votes=_count(settings.votes_table),
-        challenges=_count(challenges),
+        glyphs_labelled_by_crowd=glyphs.count_in_state(CROWD),
+        votes=glyphs.count_votes(),
+        challenges=challenges.count(),
         challenges_passed=passed,
         challenges_failed=failed,
-        challenges_open=open_challenges,
+        challenges_open=challenges.count_open(clock()),
         pass_rate=round(passed / answered, 4) if answered else None,
         nothing_left_to_label=unlabelled + ambiguous == 0,
     )

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+from typing import Any, Final
 
 import boto3
 from botocore.config import Config
 
+from drcaptcha import warm
 from drcaptcha.config import get_settings
 
+_clients: Final[warm.LRUCache[str, Any]] = warm.lasting(32)
 
-@cache
+
 def client(service: str) -> Any:
     """A cached boto3 client for `service`, pointed at the configured endpoint."""
+    if service not in _clients:
+        _clients[service] = _new_client(service)
+    return _clients[service]
+
+
+def _new_client(service: str) -> Any:
     settings = get_settings()
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
@@ -31,4 +38,4 @@ def client(service: str) -> Any:
 
 def reset_clients() -> None:
     """Forget cached clients, after the settings changed."""
-    client.cache_clear()
+    _clients.clear()

@@ -7,12 +7,16 @@ switch between AWS, the embedded moto server and LocalStack.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Final, ParamSpec, TypeVar
 
 import boto3
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from drcaptcha import warm
 
 # Where `drcaptcha emulator` writes the endpoint and resource names for other shells to pick up.
 LOCAL_ENV_FILE = Path(".drcaptcha") / "env"
@@ -73,11 +77,60 @@ def _profile_region() -> str | None:
     return region
 
 
-@lru_cache(maxsize=1)
+_SETTINGS: Final = "settings"
+_current: warm.LRUCache[str, Settings] = warm.lasting(1)
+
+
 def get_settings() -> Settings:
-    """The process's settings; call `reset_settings()` after changing the environment (tests, bootstrap)."""
-    return Settings()
+    """The process's settings, read once; `warm.reset()` (or `reset_settings()`) after changing the environment."""
+    settings = _current.get(_SETTINGS)
+    if settings is None:
+        settings = _current[_SETTINGS] = Settings()
+    return settings
 
 
 def reset_settings() -> None:
-    get_settings.cache_clear()
+    """Read the environment again at next use (the rest of the warm state stays)."""
+    _current.clear()
+
+
+class MissingSettings(RuntimeError):
+    """A function started without a setting it needs; the message names every missing environment variable."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_checked: warm.LRUCache[str, bool] = warm.lasting(16)
+
+
+def check_required(function: str, names: tuple[str, ...]) -> Settings:
+    """The settings, once each of `names` (Settings fields) is set; else MissingSettings. Checked once per warm
+    process (and again after `warm.reset()`)."""
+    settings = get_settings()
+    if function not in _checked:
+        missing = [Settings.model_fields[name].alias or name for name in names if not getattr(settings, name)]
+        if missing:
+            raise MissingSettings(
+                f"the {function} function cannot start: {', '.join(missing)} not set "
+                "(template.yaml gives each function its environment; locally, `drcaptcha emulator` writes it)"
+            )
+        _checked[function] = True
+    return settings
+
+
+def requires_settings(function: str, *names: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorate a Lambda handler: its first invocation (the cold start) fails with a clear message when any of
+    `names` is unset, rather than a later request failing somewhere deep with an empty table name."""
+    unknown = [name for name in names if name not in Settings.model_fields]
+    if unknown:
+        raise ValueError(f"not settings: {unknown}")
+
+    def decorate(handler: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(handler)
+        def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            check_required(function, names)
+            return handler(*args, **kwargs)
+
+        return checked
+
+    return decorate

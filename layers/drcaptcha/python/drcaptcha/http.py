@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from drcaptcha.errors import BadRequest, DrCaptchaError, NotFound, RateLimited, ServiceUnavailable
-from drcaptcha.models.schemas import ErrorBody
+from drcaptcha.models.api.captcha import ErrorBody
 
 logger = logging.getLogger(__name__)
 

@@ -9,6 +9,8 @@ transaction, conditional on the glyph being still open (unlabelled or ambiguous)
 audit record with the counted votes, and adds each voter's agreement or disagreement to its track record (the
 online reliability model). Settling is idempotent, so it also runs for a redelivered vote: a crash between the
 two transactions is repaired by the retry.
+
+The transactions themselves are drcaptcha/store/glyphs.py's; this module decides what should happen.
 """
 
 from __future__ import annotations
@@ -17,39 +19,27 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
 from typing import Final
 
 import numpy as np
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.expressions.operand import Path
-from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
-from drcaptcha import charset, consensus
-from drcaptcha.config import get_settings
-from drcaptcha.ensemble_admin import serving_cache
+from drcaptcha import charset, consensus, warm
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DrCaptchaError, NotFound
 from drcaptcha.glyphs import GlyphRef, GlyphStore
-from drcaptcha.models.glyph import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
-from drcaptcha.models.vote import AcceptanceItem, SourceItem, VoteItem, audited
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import UNLABELLED
+from drcaptcha.serving import serving_cache
+from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, GlyphVoteStore
 
 logger = Logger(child=True)
 
-CROWD_LABEL_SOURCE: Final = "crowd"
-# The states in which votes still count; a glyph leaves them only by being labelled.
-OPEN_STATES: Final = (UNLABELLED, AMBIGUOUS)
-_CONDITION_FAILED: Final = "ConditionalCheckFailed"
-# DynamoDB takes at most 100 items a transaction; the acceptance uses two for the glyph and its audit record.
-_MAX_SOURCES_PER_ACCEPTANCE: Final = 98
 _WEIGHT_DECIMALS: Final = 4
 MODEL_VOTES: Final = "model-votes"
 MODEL_VOTE_BATCH: Final = 1
+RECORDS: Final = GlyphVoteStore()
 
 
 class VoteOutcome(StrEnum):
@@ -76,28 +66,21 @@ class VoteResult:
     label: int | None = None
 
 
-def record_vote(vote: VoteRecord, now: float | None = None) -> VoteResult:
+def record_vote(vote: VoteRecord, now: float | None = None, records: GlyphVoteStore = RECORDS) -> VoteResult:
     """Count `vote` once, then settle its glyph: accept a label or mark it ambiguous when the votes say so."""
     now = time.time() if now is None else now
-    weight = vote_weight(vote)
-    try:
-        _count_vote(vote, weight)
-        redelivered = False
-    except TransactWriteError as error:
-        vote_failed, glyph_failed = _failed_conditions(error, items=2)
-        if vote_failed:
-            redelivered = True
-        elif glyph_failed:
-            return _record_late_vote(vote, weight)
-        else:
-            raise
+    weight = vote_weight(vote, records)
+    counted = records.count_vote(vote, weight)
+    if counted is Counted.GLYPH_CLOSED:
+        return _record_late_vote(vote, weight, records)
+    redelivered = counted is Counted.DUPLICATE
     if not redelivered and not consensus.is_model_source(vote.source):
         try:
-            add_model_vote(vote.glyph_id, now)
+            add_model_vote(vote.glyph_id, now, records)
         except (DrCaptchaError, ClientError, BotoCoreError):
             # A lost model vote costs half a vote; failing the record would hold up the human one behind it.
             logger.exception("could not add the model's vote", extra={"glyph_id": vote.glyph_id})
-    result = settle_glyph(vote.glyph_id, now)
+    result = settle_glyph(vote.glyph_id, now, records)
     outcome = VoteOutcome.DUPLICATE if redelivered else result.outcome
     logger.info("vote recorded", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id, "outcome": outcome})
     return VoteResult(vote.vote_id, vote.glyph_id, outcome, result.label)
@@ -109,29 +92,29 @@ def record_vote(vote: VoteRecord, now: float | None = None) -> VoteResult:
 # `model:<ensemble_id>:<glyph_id>`), so redeliveries and parallel instances never count it twice. Attaching the
 # prediction in the captcha function would mean storing it with every challenge, most of which are never passed.
 # One model vote per glyph, from whichever ensemble is active when the glyph's first counted human vote arrives.
-_model_voted: set[str] = set()
-_glyph_store: GlyphStore | None = None
+_MAX_REMEMBERED_GLYPHS: Final = 100_000
+_GLYPHS: Final = "glyphs"
+_model_voted: warm.LRUCache[str, bool] = warm.lasting(_MAX_REMEMBERED_GLYPHS)
+_glyph_stores: warm.LRUCache[str, GlyphStore] = warm.lasting(1)
 
 
 def _store() -> GlyphStore:
-    global _glyph_store
-    if _glyph_store is None:
-        _glyph_store = GlyphStore()
-    return _glyph_store
+    if _GLYPHS not in _glyph_stores:
+        _glyph_stores[_GLYPHS] = GlyphStore()
+    return _glyph_stores[_GLYPHS]
 
 
 def forget_model_votes() -> None:
     """Drop the warm process's memory of model votes and glyph shards (after the stack behind it changed)."""
-    global _glyph_store
     _model_voted.clear()
-    _glyph_store = None
+    _glyph_stores.clear()
 
 
 def _active_ensemble() -> LoadedEnsemble | None:
     return serving_cache(MODEL_VOTES, MODEL_VOTE_BATCH).current()
 
 
-def add_model_vote(glyph_id: str, now: float) -> bool:
+def add_model_vote(glyph_id: str, now: float, records: GlyphVoteStore = RECORDS) -> bool:
     """Count the active ensemble's reading of the glyph as a `MODEL_WEIGHT` vote, once per glyph; True if added."""
     if glyph_id in _model_voted:
         return False
@@ -140,7 +123,7 @@ def add_model_vote(glyph_id: str, now: float) -> bool:
         return False
     ensemble_id = ensemble.manifest.ensemble_id
     prefix = consensus.MODEL_SOURCE_PREFIX
-    if next(iter(VoteItem.query(glyph_id, VoteItem.vote_id.startswith(prefix), limit=1)), None) is None:
+    if not records.has_vote_with_prefix(glyph_id, prefix):
         label = int(ensemble.predict(_store().image(GlyphRef.parse(glyph_id))[np.newaxis])[0].argmax())
         model_vote = VoteRecord(
             vote_id=f"{prefix}{ensemble_id}:{glyph_id}",
@@ -151,131 +134,66 @@ def add_model_vote(glyph_id: str, now: float) -> bool:
             ts=now,
             weight=consensus.MODEL_WEIGHT,
         )
-        try:
-            _count_vote(model_vote, consensus.MODEL_WEIGHT)
-        except TransactWriteError as error:
-            if not any(_failed_conditions(error, items=2)):
-                raise
-    _model_voted.add(glyph_id)
+        records.count_vote(model_vote, consensus.MODEL_WEIGHT)  # counted already, or too late: either is fine
+    _model_voted[glyph_id] = True
     return True
 
 
-def vote_weight(vote: VoteRecord) -> float:
+def vote_weight(vote: VoteRecord, records: GlyphVoteStore = RECORDS) -> float:
     """The weight a vote is counted with: the model's fixed weight, or the human's times its reliability."""
     if consensus.is_model_source(vote.source):
         return consensus.MODEL_WEIGHT
-    try:
-        record = SourceItem.get(vote.source)
-        agreements, disagreements = float(record.agreements), float(record.disagreements)
-    except DoesNotExist:
-        agreements = disagreements = 0.0
+    agreements, disagreements = records.track_record(vote.source)
     return round(consensus.vote_weight(vote.source, agreements, disagreements, base=vote.weight), _WEIGHT_DECIMALS)
 
 
-def settle_glyph(glyph_id: str, now: float) -> Settlement:
+def settle_glyph(glyph_id: str, now: float, records: GlyphVoteStore = RECORDS) -> Settlement:
     """Apply the acceptance rule to the glyph's current tallies and act on the decision."""
-    glyph = GlyphItem.get(glyph_id, consistent_read=True)
+    glyph = records.glyph(glyph_id)
+    if glyph is None:
+        raise NotFound(f"no glyph {glyph_id}")
     if glyph.state not in OPEN_STATES:
-        return Settlement(VoteOutcome.LATE, _label_of(glyph))
-    decision = consensus.decide(tallies_of(glyph), float(glyph.unreadable))
+        return Settlement(VoteOutcome.LATE, glyph.label)
+    decision = consensus.decide(glyph.tallies, glyph.unreadable)
     if decision.outcome is consensus.Outcome.ACCEPTED:
-        _accept(glyph_id, decision, now)
+        _accept(glyph_id, decision, now, records)
         return Settlement(VoteOutcome.ACCEPTED, decision.label)
     if decision.outcome is consensus.Outcome.AMBIGUOUS:
-        if glyph.state == UNLABELLED:
-            _mark_ambiguous(glyph)
+        if glyph.state == UNLABELLED and records.mark_ambiguous(glyph_id):
+            logger.info("glyph ambiguous", extra={"glyph_id": glyph_id})
         return Settlement(VoteOutcome.AMBIGUOUS)
     return Settlement(VoteOutcome.PENDING)
 
 
-def tallies_of(glyph: GlyphItem) -> dict[int, float]:
-    return {int(label): float(weight) for label, weight in glyph.tallies.attribute_values.items()}
-
-
-def _label_of(glyph: GlyphItem) -> int | None:
-    return None if glyph.label is None else int(glyph.label)
-
-
-def _count_vote(vote: VoteRecord, weight: float) -> None:
-    """One transaction: the vote, if new, and its weight on the glyph's tallies, if the glyph is still open."""
-    item = _vote_item(vote, weight, counted=True)
-    tally_action: Action
-    if vote.label is None:
-        tally_action = GlyphItem.unreadable.add(weight)
-    else:
-        class_tally = Path([GlyphItem.tallies.attr_name, str(vote.label)])
-        tally_action = class_tally.set((class_tally | 0) + weight)
-    with TransactWrite(connection=_connection()) as transaction:
-        transaction.save(item, condition=VoteItem.vote_id.does_not_exist())
-        transaction.update(
-            GlyphItem(vote.glyph_id),
-            actions=[tally_action, GlyphItem.votes.add(1)],
-            condition=GlyphItem.glyph_id.exists() & GlyphItem.state.is_in(*OPEN_STATES),
-        )
-
-
-def _record_late_vote(vote: VoteRecord, weight: float) -> VoteResult:
+def _record_late_vote(vote: VoteRecord, weight: float, records: GlyphVoteStore) -> VoteResult:
     """The glyph is labelled (or unknown): keep the vote for the record only."""
-    try:
-        glyph = GlyphItem.get(vote.glyph_id, consistent_read=True)
-    except DoesNotExist as error:
-        raise NotFound(f"vote {vote.vote_id} is for an unknown glyph {vote.glyph_id}") from error
-    try:
-        _vote_item(vote, weight, counted=False).save(condition=VoteItem.vote_id.does_not_exist())
-        outcome = VoteOutcome.LATE
-    except PutError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        outcome = VoteOutcome.DUPLICATE
+    glyph = records.glyph(vote.glyph_id)
+    if glyph is None:
+        raise NotFound(f"vote {vote.vote_id} is for an unknown glyph {vote.glyph_id}")
+    outcome = VoteOutcome.LATE if records.keep_late_vote(vote, weight) else VoteOutcome.DUPLICATE
     logger.info("vote for a labelled glyph", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id})
-    return VoteResult(vote.vote_id, vote.glyph_id, outcome, _label_of(glyph))
+    return VoteResult(vote.vote_id, vote.glyph_id, outcome, glyph.label)
 
 
-def _accept(glyph_id: str, decision: consensus.Decision, now: float) -> None:
+def _accept(glyph_id: str, decision: consensus.Decision, now: float, records: GlyphVoteStore) -> None:
     """Label the glyph, write its audit record and update its voters' track records, all or nothing."""
     label = decision.label
     if label is None:  # pragma: no cover - an accepted decision always names its label
         raise ValueError("an accepted decision without a label")
-    votes = [vote for vote in VoteItem.query(glyph_id, consistent_read=True) if vote.counted]
-    audit = AcceptanceItem(
+    votes = records.counted_votes(glyph_id)
+    acceptance = Acceptance(
         glyph_id,
         label=label,
         accepted_at=now,
         leader_weight=round(decision.leader_weight, _WEIGHT_DECIMALS),
         runner_up_weight=round(decision.runner_up_weight, _WEIGHT_DECIMALS),
-        votes=[audited(vote) for vote in votes],
     )
-    track_records = agreement_counts(votes, label)
-    try:
-        with TransactWrite(connection=_connection()) as transaction:
-            transaction.update(
-                GlyphItem(glyph_id),
-                actions=[
-                    GlyphItem.state.set(CROWD),
-                    GlyphItem.label.set(label),
-                    GlyphItem.label_source.set(CROWD_LABEL_SOURCE),
-                ],
-                condition=GlyphItem.state.is_in(*OPEN_STATES),
-            )
-            transaction.save(audit, condition=AcceptanceItem.glyph_id.does_not_exist())
-            for source, (agreed, disagreed) in list(track_records.items())[:_MAX_SOURCES_PER_ACCEPTANCE]:
-                transaction.update(
-                    SourceItem(source),
-                    actions=[
-                        SourceItem.agreements.add(agreed),
-                        SourceItem.disagreements.add(disagreed),
-                        SourceItem.updated_at.set(now),
-                    ],
-                )
-    except TransactWriteError as error:
-        glyph_closed, _ = _failed_conditions(error, items=2)
-        if not glyph_closed:
-            raise
+    if not records.accept(acceptance, votes, agreement_counts(votes, label)):
         return  # labelled meanwhile, by an earlier delivery of the same votes
     logger.info("glyph accepted", extra={"glyph_id": glyph_id, "label": label, "votes": len(votes)})
 
 
-def agreement_counts(votes: Iterable[VoteItem], label: int) -> dict[str, tuple[int, int]]:
+def agreement_counts(votes: Iterable[CountedVote], label: int) -> dict[str, tuple[int, int]]:
     """Each human source's (agreements, disagreements) with the accepted label; model votes are not tracked."""
     counts: dict[str, tuple[int, int]] = {}
     for vote in votes:
@@ -287,47 +205,3 @@ def agreement_counts(votes: Iterable[VoteItem], label: int) -> dict[str, tuple[i
         else:
             counts[vote.source] = (agreed, disagreed + 1)
     return counts
-
-
-def _mark_ambiguous(glyph: GlyphItem) -> None:
-    try:
-        glyph.update(actions=[GlyphItem.state.set(AMBIGUOUS)], condition=GlyphItem.state == UNLABELLED)
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        return  # settled meanwhile
-    logger.info("glyph ambiguous", extra={"glyph_id": glyph.glyph_id})
-
-
-def _vote_item(vote: VoteRecord, weight: float, counted: bool) -> VoteItem:
-    return VoteItem(
-        vote.glyph_id,
-        vote.vote_id,
-        source=vote.source,
-        answer=vote.answer,
-        label=vote.label,
-        weight=weight,
-        counted=counted,
-        site_key=vote.site_key,
-        challenge_id=vote.challenge_id,
-        ts=vote.ts,
-    )
-
-
-def _failed_conditions(error: TransactWriteError, items: int) -> tuple[bool, ...]:
-    """For the first `items` items of a cancelled transaction: whether each one's condition failed."""
-    reasons = list(error.cancellation_reasons) + [None] * items
-    return tuple(reason is not None and reason.code == _CONDITION_FAILED for reason in reasons[:items])
-
-
-def _connection() -> Connection:
-    settings = get_settings()
-    return _cached_connection(
-        settings.aws_region, settings.aws_endpoint_url, settings.aws_access_key_id, settings.aws_secret_access_key
-    )
-
-
-@cache
-def _cached_connection(region: str, host: str | None, access_key: str | None, secret_key: str | None) -> Connection:
-    """A pynamodb connection for transactions, configured like the models' own (see models/base.py)."""
-    return Connection(region=region, host=host, aws_access_key_id=access_key, aws_secret_access_key=secret_key)

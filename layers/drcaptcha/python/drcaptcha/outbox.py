@@ -22,8 +22,8 @@ from pynamodb.exceptions import PynamoDBException
 
 from drcaptcha import aws
 from drcaptcha.config import get_settings
-from drcaptcha.models.outbox import OutboxItem
-from drcaptcha.models.votes import VoteRecord
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # for those, within the request, before they go to the outbox.
 _STREAM_ATTEMPTS: Final = 2
 _VOTE_LIST: Final = TypeAdapter(list[VoteRecord])
+RECORDS: Final = OutboxStore()
 
 
 def put_on_stream(votes: Sequence[VoteRecord]) -> list[VoteRecord]:
@@ -49,7 +50,9 @@ def put_on_stream(votes: Sequence[VoteRecord]) -> list[VoteRecord]:
     return pending
 
 
-def deliver_votes(challenge_id: str, votes: Sequence[VoteRecord], now: float | None = None) -> int:
+def deliver_votes(
+    challenge_id: str, votes: Sequence[VoteRecord], now: float | None = None, records: OutboxStore = RECORDS
+) -> int:
     """Put `votes` on the stream, and keep the ones it refused in the outbox; return how many were kept.
 
     Only when DynamoDB fails too (the outbox write, right after the conditional update that recorded the pass
@@ -59,18 +62,15 @@ def deliver_votes(challenge_id: str, votes: Sequence[VoteRecord], now: float | N
     if not unsent:
         return 0
     now = time.time() if now is None else now
-    item = OutboxItem(
-        challenge_id,
-        votes=_VOTE_LIST.dump_json(unsent).decode(),
-        created_at=now,
-        expires_at=now + get_settings().outbox_retention_seconds,
-    )
+    unsent_json = _VOTE_LIST.dump_json(unsent).decode()
     try:
-        item.save()
+        records.keep(
+            challenge_id, unsent_json, created_at=now, expires_at=now + get_settings().outbox_retention_seconds
+        )
     except PynamoDBException:
         logger.exception(
             "votes refused by both the stream and the outbox",
-            extra={"unsent_votes": item.votes, "challenge": challenge_id},
+            extra={"unsent_votes": unsent_json, "challenge": challenge_id},
         )
         raise
     logger.warning("kept %d votes of challenge %s in the outbox", len(unsent), challenge_id)
@@ -95,16 +95,16 @@ class ReplayReport:
         }
 
 
-def replay_outbox(max_items: int = 500) -> ReplayReport:
+def replay_outbox(max_items: int = 500, records: OutboxStore = RECORDS) -> ReplayReport:
     """Put the outbox's votes on the stream again; delete each item whose votes the stream all took.
 
     An item the stream still refuses stays for the next round with its attempts counted; the item's TTL is the
     only thing that ever ends its retries.
     """
     replayed_items = replayed_votes = kept_items = unreadable_items = 0
-    for item in OutboxItem.scan(limit=max_items, consistent_read=True):
+    for item in records.kept(max_items):
         try:
-            votes = _VOTE_LIST.validate_json(item.votes)
+            votes = _VOTE_LIST.validate_json(item.votes_json)
         except ValidationError:
             # Written by this module only, so never expected; kept (not deleted) for a human to look at.
             logger.exception("outbox item %s does not hold votes", item.challenge_id)
@@ -112,11 +112,10 @@ def replay_outbox(max_items: int = 500) -> ReplayReport:
             continue
         unsent = put_on_stream(votes)
         if unsent:
-            remaining = _VOTE_LIST.dump_json(unsent).decode()
-            item.update(actions=[OutboxItem.attempts.add(1), OutboxItem.votes.set(remaining)])
+            records.retry_later(item.challenge_id, _VOTE_LIST.dump_json(unsent).decode())
             kept_items += 1
             continue
-        item.delete()
+        records.remove(item.challenge_id)
         replayed_items += 1
         replayed_votes += len(votes)
     report = ReplayReport(replayed_items, replayed_votes, kept_items, unreadable_items)

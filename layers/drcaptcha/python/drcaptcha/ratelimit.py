@@ -1,8 +1,7 @@
-"""Fixed-window rate limits per site and client, counted in the RateLimits table.
+"""Fixed-window rate limits per site and client: who the client is, and which window a request falls in.
 
-The counter update is handed to the caller as one transaction item, so that counting a request and storing what
-the request creates (a challenge) cost one TransactWriteItems call together. A request past the limit cancels
-the transaction: nothing is stored, and the caller raises RateLimited with the seconds left in the window.
+The counters live in the RateLimits table and are counted by drcaptcha/store/rate_limits.py, inside the
+transaction that stores what the request creates.
 """
 
 from __future__ import annotations
@@ -11,28 +10,8 @@ import hashlib
 import hmac
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from drcaptcha.config import get_settings
-from drcaptcha.errors import RateLimited
-from drcaptcha.models.base import TableModel
-
-
-class RateLimitCounter(TableModel):
-    """`bucket` is `<site>#<client hash>#<window number>`; the item lapses (TTL) one window after its own."""
-
-    table_setting: ClassVar[str] = "rate_limits_table"
-
-    class Meta:
-        table_name = ""
-
-    bucket = UnicodeAttribute(hash_key=True)
-    hits = NumberAttribute(default=0)
-    expires_at = NumberAttribute()
 
 
 def client_identity(source_ip: str, key: bytes) -> str:
@@ -61,28 +40,3 @@ class Window:
 
     def retry_after(self, now: float) -> int:
         return max(1, math.ceil(self.ends_at - now))
-
-
-def count_in(transaction: TransactWrite, window: Window) -> None:
-    """Add one hit to `window` within `transaction`; the transaction is cancelled if the window is full."""
-    counter = RateLimitCounter(bucket=window.bucket)
-    length = get_settings().rate_limit_window_seconds
-    transaction.update(
-        counter,
-        actions=[RateLimitCounter.hits.add(1), RateLimitCounter.expires_at.set(window.ends_at + length)],
-        condition=RateLimitCounter.hits.does_not_exist() | (RateLimitCounter.hits < window.limit),
-    )
-
-
-def raise_if_limited(error: TransactWriteError, window: Window, now: float) -> None:
-    """Turn a cancelled transaction into RateLimited when its counter was the cause.
-
-    pynamodb sends a transaction's updates after its puts, and the counter is its only update, so the counter's
-    cancellation reason is the last one.
-    """
-    reasons: list[Any] = list(error.cancellation_reasons or [])
-    if reasons and reasons[-1] is not None and reasons[-1].code == "ConditionalCheckFailed":
-        raise RateLimited(
-            f"more than {window.limit} challenges in {get_settings().rate_limit_window_seconds} s from this client",
-            retry_after=window.retry_after(now),
-        ) from error

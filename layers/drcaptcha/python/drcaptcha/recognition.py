@@ -20,11 +20,11 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, Field
 
 from drcaptcha import charset
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import BadRequest, PayloadTooLarge
+from drcaptcha.models.api.recognize import Prediction, RecognizeResponse
 
 DATA_URL_PREFIX: Final = "data:image/png;base64,"
 MAX_PNG_BYTES: Final = 1024 * 1024
@@ -40,28 +40,6 @@ _BLANK: Final = 12  # the strongest ink, out of 255, below which a drawing count
 _OPAQUE: Final = 250
 # 4/3 of the base64 length, plus slack for the prefix: longer strings are refused before decoding.
 _MAX_DATA_URL_CHARS: Final = len(DATA_URL_PREFIX) + (MAX_PNG_BYTES * 4) // 3 + 4
-
-
-class RecognizeRequest(BaseModel):
-    image: str = Field(description="data:image/png;base64,… of one drawn character, any size up to 2000x2000 and 1 MiB")
-
-
-class Prediction(BaseModel):
-    label: str
-    probability: float
-
-
-class RecognizeResponse(BaseModel):
-    predictions: list[Prediction] = Field(
-        description="the top 3 classes with a probability above `threshold`, most likely first; empty when the "
-        "ensemble is that unsure of every class"
-    )
-    best: Prediction = Field(
-        description="the most likely class, whatever its probability: a guess to show as unsure when its "
-        "probability is not above `threshold`"
-    )
-    threshold: float = Field(description="the probability a class must exceed to be listed in `predictions`")
-    ensemble_id: str
 
 
 def decode_png(data_url: str) -> Image.Image:

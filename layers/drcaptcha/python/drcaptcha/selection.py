@@ -35,18 +35,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Generic, TypeVar
+from typing import Final
 
 import numpy as np
 from numpy.typing import NDArray
 
-from drcaptcha import lookalikes
+from drcaptcha import lookalikes, warm
 from drcaptcha.config import get_settings
-from drcaptcha.ensemble_admin import serving_cache
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DataError, NotImported
 from drcaptcha.glyphs import GlyphRef, GlyphStore, ImportManifest
-from drcaptcha.models.glyph import AMBIGUOUS, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, UNLABELLED
+from drcaptcha.serving import serving_cache
+from drcaptcha.store.glyphs import GlyphVoteStore
 
 GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3
@@ -67,6 +68,8 @@ KNOWN_SCORED: Final = 256
 SCORE_FLOOR: Final = 0.1
 SCORING_BATCH: Final = 64
 SELECTION: Final = "selection"
+# The one key of each single-entry warm cache below.
+_CURRENT: Final = "current"
 
 EnsembleSource = Callable[[], LoadedEnsemble | None]
 
@@ -74,6 +77,14 @@ EnsembleSource = Callable[[], LoadedEnsemble | None]
 def active_ensemble_for_selection() -> LoadedEnsemble | None:
     """The process's active ensemble, with interpreters sized for scoring glyphs in batches."""
     return serving_cache(SELECTION, SCORING_BATCH).current()
+
+
+def _pool_lifetime() -> float:
+    return get_settings().glyph_pool_refresh_seconds
+
+
+def _unlabelled_lifetime() -> float:
+    return get_settings().unlabelled_cache_seconds
 
 
 @dataclass(frozen=True)
@@ -85,15 +96,6 @@ class PickedGlyph:
     @property
     def known(self) -> bool:
         return self.label is not None
-
-
-_T = TypeVar("_T")
-
-
-@dataclass
-class _Cached(Generic[_T]):
-    value: _T
-    until: float
 
 
 @dataclass
@@ -166,19 +168,21 @@ class GlyphSelector:
         rng: np.random.Generator,
         clock: Callable[[], float] = time.time,
         ensemble: EnsembleSource = active_ensemble_for_selection,
+        states: GlyphVoteStore | None = None,
     ) -> None:
         self.store = store
+        self._states = states or GlyphVoteStore()
         self._rng = rng
-        self._clock = clock
         self._ensemble = ensemble
-        self._manifest: _Cached[ImportManifest] | None = None
-        self._pool: _Cached[WeightedCandidates] | None = None
+        self._manifest: warm.TLRUCache[str, ImportManifest] = warm.expiring(1, _pool_lifetime, clock)
+        self._manifest_version: int | None = None
+        self._pool: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _pool_lifetime, clock)
         self._scored_known: WeightedCandidates | None = None
-        self._unlabelled: _Cached[WeightedCandidates] | None = None
+        self._unlabelled: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _unlabelled_lifetime, clock)
 
     def preferences(self) -> dict[str, float]:
         """Each current candidate's glyph id and draw weight (unlabelled and scored known): for inspection."""
-        weighted = [self._unlabelled.value if self._unlabelled else None, self._scored_known]
+        weighted = [self._unlabelled.get(_CURRENT), self._scored_known]
         return {
             ref.key: float(weight)
             for candidates in weighted
@@ -212,10 +216,10 @@ class GlyphSelector:
     def _known_pool(self) -> WeightedCandidates:
         """Every known glyph in no lookalike group of a few training shards, drawn uniformly (and, with an
         ensemble, a scored sample)."""
-        now = self._clock()
-        manifest = self._current_manifest(now)
-        if self._pool is not None and self._pool.until > now:
-            return self._pool.value
+        manifest = self._current_manifest()
+        cached = self._pool.get(_CURRENT)
+        if cached is not None:
+            return cached
         split = manifest.splits.get(KNOWN_SPLIT)
         if split is None or not split.shard_sizes:
             raise NotImported(f"the import has no {KNOWN_SPLIT} split")
@@ -236,7 +240,7 @@ class GlyphSelector:
                 "(a class in no lookalike group)"
             )
         pool = WeightedCandidates.of(refs, np.ones(len(refs)), labels, cap=None)
-        self._pool = _Cached(pool, now + get_settings().glyph_pool_refresh_seconds)
+        self._pool[_CURRENT] = pool
         self._scored_known = self._score_known(pool)
         return pool
 
@@ -253,19 +257,21 @@ class GlyphSelector:
             [pick.ref for pick in sample], SCORE_FLOOR + 1.0 - true_class, [pick.label for pick in sample]
         )
 
-    def _current_manifest(self, now: float) -> ImportManifest:
-        if self._manifest is None or self._manifest.until <= now:
-            manifest = self.store.manifest()
-            if self._manifest is not None and manifest.version != self._manifest.value.version:
-                self._pool = None
-            self._manifest = _Cached(manifest, now + get_settings().glyph_pool_refresh_seconds)
-        return self._manifest.value
+    def _current_manifest(self) -> ImportManifest:
+        cached = self._manifest.get(_CURRENT)
+        if cached is not None:
+            return cached
+        manifest = self.store.manifest()
+        if self._manifest_version is not None and manifest.version != self._manifest_version:
+            self._pool.clear()
+        self._manifest_version = manifest.version
+        self._manifest[_CURRENT] = manifest
+        return manifest
 
     # --- unlabelled glyphs ---------------------------------------------------------------------------------
     def _unlabelled_candidates(self, needed: int) -> WeightedCandidates:
-        now = self._clock()
-        cached = self._unlabelled
-        if cached is None or cached.until <= now or cached.value.used_up(needed):
+        cached = self._unlabelled.get(_CURRENT)
+        if cached is None or cached.used_up(needed):
             unlabelled = self._query(UNLABELLED, UNLABELLED_CANDIDATES)
             ambiguous = self._query(AMBIGUOUS, AMBIGUOUS_CANDIDATES)
             refs = unlabelled + ambiguous
@@ -275,18 +281,15 @@ class GlyphSelector:
                 top = ensemble.predict(np.stack(self.images_of(refs))).max(axis=1).astype(np.float64)
                 weights *= SCORE_FLOOR + 1.0 - top
             candidates = WeightedCandidates.of(refs, weights, [None] * len(refs), cap=UNLABELLED_SHOWS_PER_WINDOW)
-            cached = self._unlabelled = _Cached(candidates, now + get_settings().unlabelled_cache_seconds)
-        return cached.value
+            self._unlabelled[_CURRENT] = cached = candidates
+        return cached
 
-    @staticmethod
-    def _query(state: str, limit: int) -> list[GlyphRef]:
+    def _query(self, state: str, limit: int) -> list[GlyphRef]:
         """Up to `limit` glyphs in `state`, least shown first."""
         refs: list[GlyphRef] = []
-        for item in GlyphItem.by_state.query(
-            state, scan_index_forward=True, limit=limit, page_size=limit, attributes_to_get=["glyph_id"]
-        ):
+        for glyph_id in self._states.glyph_ids_in_state(state, limit):
             try:
-                refs.append(GlyphRef.parse(item.glyph_id))
+                refs.append(GlyphRef.parse(glyph_id))
             except DataError:
                 continue
         return refs

@@ -17,24 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from drcaptcha import warm
 from drcaptcha.config import get_settings
-from drcaptcha.models.site import SiteItem
+from drcaptcha.store.sites import Site, SiteStore
 
 SITE_KEY_PREFIX: Final = "dc_site_"
 SECRET_PREFIX: Final = "dc_secret_"  # noqa: S105 - a format tag, not a secret
 LEGACY_SITE_KEY: Final = "legacy"
 _SECRET_SEPARATOR: Final = "."  # noqa: S105 - a format tag, not a secret
 _MAX_CACHED_SITES: Final = 10_000
-
-
-@dataclass(frozen=True)
-class Site:
-    site_key: str
-    domain: str
-    secret_hash: str
-    # Like Turnstile's test keys: its challenges are real, every answer passes, no answer becomes a vote, and its
-    # tokens redeem only with its own secret, so they are worth nothing to any other site.
-    test_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,47 +62,35 @@ def site_key_of_secret(secret: str) -> str | None:
     return SITE_KEY_PREFIX + site_id
 
 
-def create_site(domain: str, clock: Callable[[], float] = time.time, *, test_mode: bool = False) -> NewSite:
+def create_site(
+    domain: str, clock: Callable[[], float] = time.time, *, test_mode: bool = False, store: SiteStore | None = None
+) -> NewSite:
     """Register a site; the returned secret is shown once and only its hash is stored. Test mode is for good."""
     site_id = secrets.token_urlsafe(16)
     site_key = SITE_KEY_PREFIX + site_id
     secret = f"{SECRET_PREFIX}{site_id}{_SECRET_SEPARATOR}{secrets.token_urlsafe(32)}"
-    item = SiteItem(
-        site_key=site_key,
-        domain=domain,
-        secret_hash=hash_secret(site_key, secret),
-        created_at=clock(),
-        test_mode=True if test_mode else None,
-    )
-    item.save(condition=SiteItem.site_key.does_not_exist())
+    site = Site(site_key=site_key, domain=domain, secret_hash=hash_secret(site_key, secret), test_mode=test_mode)
+    (store or SiteStore()).add(site, created_at=clock())
     return NewSite(site_key=site_key, secret=secret, domain=domain)
 
 
 class SiteDirectory:
     """Sites by key, cached per warm process for `sites_cache_seconds` (a deleted site lapses within that time)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self._cache: dict[str, tuple[float, Site | None]] = {LEGACY_SITE_KEY: (float("inf"), LEGACY_SITE)}
+    def __init__(self, clock: Callable[[], float] = time.time, store: SiteStore | None = None) -> None:
+        self._store = store or SiteStore()
+        # Unknown keys are remembered too (as None), so a flood of made-up keys costs one read per key and lifetime.
+        self._cache: warm.TLRUCache[str, Site | None] = warm.expiring(
+            _MAX_CACHED_SITES, lambda: get_settings().sites_cache_seconds, clock
+        )
 
     def get(self, site_key: str) -> Site | None:
-        now = self._clock()
-        cached = self._cache.get(site_key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        site = self._load(site_key)
-        if len(self._cache) >= _MAX_CACHED_SITES:
-            self._cache = {LEGACY_SITE_KEY: (float("inf"), LEGACY_SITE)}
-        # Unknown keys are remembered too, so a flood of made-up keys costs one read per key and lifetime.
-        self._cache[site_key] = (now + get_settings().sites_cache_seconds, site)
-        return site
-
-    @staticmethod
-    def _load(site_key: str) -> Site | None:
+        if site_key == LEGACY_SITE_KEY:
+            return LEGACY_SITE
         try:
-            item = SiteItem.get(site_key)
-        except SiteItem.DoesNotExist:
-            return None
-        return Site(
-            site_key=item.site_key, domain=item.domain, secret_hash=item.secret_hash, test_mode=bool(item.test_mode)
-        )
+            return self._cache[site_key]
+        except KeyError:
+            pass  # not cached, or lapsed
+        site = self._store.get(site_key)
+        self._cache[site_key] = site
+        return site

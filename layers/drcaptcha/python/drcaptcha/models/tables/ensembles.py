@@ -1,12 +1,15 @@
-"""Trained networks and ensembles, as the admin function lists them. Artifacts and manifests live in S3."""
+"""Trained networks, ensembles and the active-ensemble pointer. Artifacts and manifests live in S3."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
+
+# The pointer lives in the Ensembles table under a key that no ensemble id can take (ids are [A-Za-z0-9_-]).
+ACTIVE_POINTER_ID: Final = "#active"
 
 
 class NetworkItem(TableModel):
@@ -53,3 +56,20 @@ class EnsembleItem(TableModel):
     member_weights = MapAttribute[str, float](default=dict)
     created_at = NumberAttribute()
     created_by = UnicodeAttribute(null=True)
+
+
+class ActiveEnsembleItem(TableModel):
+    """The one item that says which ensemble serves. Moving it is one conditional write on `revision`, so two
+    admins activating at once leave it naming one of the two ensembles, whole, never a mix of both."""
+
+    table_setting: ClassVar[str] = "ensembles_table"
+
+    class Meta:
+        table_name = ""
+
+    ensemble_id = UnicodeAttribute(hash_key=True, default=ACTIVE_POINTER_ID)
+    active_id = UnicodeAttribute()
+    manifest_version = NumberAttribute()
+    revision = NumberAttribute()
+    activated_at = NumberAttribute()
+    activated_by = UnicodeAttribute(default="")

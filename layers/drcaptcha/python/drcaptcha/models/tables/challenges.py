@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pynamodb.attributes import BooleanAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
 
 PASSED = "pass"
 FAILED = "fail"

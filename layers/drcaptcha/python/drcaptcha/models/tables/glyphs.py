@@ -7,7 +7,7 @@ from typing import ClassVar
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
 
 UNLABELLED = "unlabelled"
 CROWD = "crowd"

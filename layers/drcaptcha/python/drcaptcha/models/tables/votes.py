@@ -12,7 +12,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
 
 
 class VoteItem(TableModel):
@@ -48,8 +48,8 @@ class AuditedVote(MapAttribute[str, object]):
     weight = NumberAttribute()
 
 
-def audited(vote: VoteItem) -> AuditedVote:
-    return AuditedVote(vote_id=vote.vote_id, source=vote.source, label=vote.label, weight=vote.weight)
+def audited(vote_id: str, source: str, label: int | None, weight: float) -> AuditedVote:
+    return AuditedVote(vote_id=vote_id, source=source, label=label, weight=weight)
 
 
 class AcceptanceItem(TableModel):

@@ -1,51 +1,15 @@
-"""Admin keys, the active-ensemble pointer, and the admin API's request and response bodies."""
+"""The admin API's request and response bodies (pydantic)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from drcaptcha.models.base import TableModel
-
-# The pointer lives in the Ensembles table under a key that no ensemble id can take (ids are [A-Za-z0-9_-]).
-ACTIVE_POINTER_ID: Final = "#active"
 ENSEMBLE_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,128}$"
 NETWORK_ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,128}$"
 
 
-class AdminItem(TableModel):
-    """One admin key, stored as the SHA-256 of the key: the key itself is printed once and kept nowhere."""
-
-    table_setting: ClassVar[str] = "admins_table"
-
-    class Meta:
-        table_name = ""
-
-    key_hash = UnicodeAttribute(hash_key=True)
-    name = UnicodeAttribute()
-    created_at = NumberAttribute()
-
-
-class ActiveEnsembleItem(TableModel):
-    """The one item that says which ensemble serves. Moving it is one conditional write on `revision`, so two
-    admins activating at once leave it naming one of the two ensembles, whole, never a mix of both."""
-
-    table_setting: ClassVar[str] = "ensembles_table"
-
-    class Meta:
-        table_name = ""
-
-    ensemble_id = UnicodeAttribute(hash_key=True, default=ACTIVE_POINTER_ID)
-    active_id = UnicodeAttribute()
-    manifest_version = NumberAttribute()
-    revision = NumberAttribute()
-    activated_at = NumberAttribute()
-    activated_by = UnicodeAttribute(default="")
-
-
-# --- request and response bodies ------------------------------------------------------------------------------
 class MemberRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
 
 
 class OutboxItem(TableModel):

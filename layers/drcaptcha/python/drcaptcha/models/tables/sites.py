@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
 
-from drcaptcha.models.base import TableModel
+from drcaptcha.models.tables.base import TableModel
 
 
 class SiteItem(TableModel):

@@ -1,0 +1,1 @@
+"""pydantic request and response bodies of the HTTP APIs (powertools validates them and builds OpenAPI)."""

@@ -1,0 +1,1 @@
+"""pynamodb tables: what each DynamoDB table holds. Only drcaptcha.store reads and writes them."""

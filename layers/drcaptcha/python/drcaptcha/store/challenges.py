@@ -1,0 +1,157 @@
+"""Issued challenges (the Challenges table): stored with their rate-limit hit, answered once, redeemed once.
+
+Every state change is ONE conditional write, so two racing requests can never both pass, fail or redeem the same
+challenge:
+- `add`: one transaction that stores the challenge and counts it against the client's rate-limit window;
+- `record_pass`: marks the challenge passed if, and only if, it is open and every scored position expects one of
+  the classes its typed character reads as (`expected` holds -1, glyphs.REMOVED, at an unlabelled position,
+  which any answer matches);
+- `record_fail`: marks it failed if it is still open; False tells a replay, a late answer or an unknown id;
+- `redeem`: marks a passed challenge's token redeemed, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition, size
+
+from drcaptcha.config import get_settings
+from drcaptcha.errors import RateLimited, ServiceUnavailable
+from drcaptcha.glyphs import REMOVED
+from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
+from drcaptcha.ratelimit import Window
+from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
+from drcaptcha.store.rate_limits import count_in, limited
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One issued challenge: `expected` holds a class index per position, REMOVED where the glyph is unlabelled."""
+
+    challenge_id: str
+    site_key: str
+    glyph_ids: list[str]
+    expected: list[int]
+    client: str
+    created_at: float
+    expires_at: float
+    test_mode: bool = False  # issued for a test site: scores nothing, casts no votes
+
+
+class ChallengeStore:
+    def count(self) -> int:
+        return count_scan(get_settings().challenges_table)
+
+    def count_with_outcome(self, outcome: str) -> int:
+        return count_scan(get_settings().challenges_table, "#outcome = :outcome", {":outcome": {"S": outcome}})
+
+    def count_open(self, now: float) -> int:
+        """Challenges neither answered nor expired (moto returns expired TTL items, so `expires_at` is checked)."""
+        return count_scan(
+            get_settings().challenges_table,
+            "#used = :unused AND expires_at > :now",
+            {":unused": {"BOOL": False}, ":now": {"N": str(now)}},
+        )
+
+    def add(self, challenge: Challenge, window: Window, now: float) -> None:
+        """Store `challenge` and count it in `window`, in one transaction; RateLimited when the window is full."""
+        item = ChallengeItem(
+            challenge_id=challenge.challenge_id,
+            site_key=challenge.site_key,
+            glyph_ids=challenge.glyph_ids,
+            expected=challenge.expected,
+            client=challenge.client,
+            created_at=challenge.created_at,
+            expires_at=challenge.expires_at,
+            used=False,
+            test_mode=True if challenge.test_mode else None,
+        )
+        try:
+            with transaction() as writes:
+                writes.save(item, condition=ChallengeItem.challenge_id.does_not_exist())
+                count_in(writes, window)
+        except ConditionFailed as failed:
+            if limited(failed):
+                raise RateLimited(
+                    f"more than {window.limit} challenges in {get_settings().rate_limit_window_seconds} s "
+                    "from this client",
+                    retry_after=window.retry_after(now),
+                ) from failed
+            raise ServiceUnavailable("could not store the challenge; try again") from failed
+        except TransactWriteError as error:
+            raise ServiceUnavailable("could not store the challenge; try again") from error
+
+    def record_pass(
+        self,
+        challenge_id: str,
+        readings: Sequence[Collection[int]],
+        now: float,
+        site_key: str | None,
+        keep_until: float,
+    ) -> Challenge | None:
+        """Mark the challenge passed if it is open (and of `site_key`, when given) and each scored position expects
+        one of the classes in `readings` at that position; the passed challenge is kept until `keep_until`, so
+        that its token can still be redeemed. None if not passed."""
+        length = size(ChallengeItem.expected)  # type: ignore[no-untyped-call]
+        condition = _open(now, site_key) & (length == len(readings))
+        for position, classes in enumerate(readings):
+            expected = ChallengeItem.expected[position]
+            condition &= expected.is_in(*sorted(classes)) | (expected == REMOVED)
+        item = ChallengeItem(challenge_id=challenge_id)
+        actions = [
+            ChallengeItem.used.set(True),
+            ChallengeItem.outcome.set(PASSED),
+            ChallengeItem.answered_at.set(now),
+            ChallengeItem.expires_at.set(keep_until),
+        ]
+        if not _update(item, actions, condition, "could not record the answer; try again"):
+            return None
+        return Challenge(
+            challenge_id=item.challenge_id,
+            site_key=item.site_key,
+            glyph_ids=list(item.glyph_ids),
+            expected=[int(label) for label in item.expected],
+            client=item.client,
+            created_at=float(item.created_at),
+            expires_at=float(item.expires_at),
+            test_mode=bool(item.test_mode),
+        )
+
+    def record_fail(self, challenge_id: str, now: float, site_key: str | None) -> bool:
+        """Mark the challenge failed if it is open; False if it was answered already, expired, or never issued."""
+        actions = [ChallengeItem.used.set(True), ChallengeItem.outcome.set(FAILED), ChallengeItem.answered_at.set(now)]
+        item = ChallengeItem(challenge_id=challenge_id)
+        return _update(item, actions, _open(now, site_key), "could not record the answer; try again")
+
+    def redeem(self, challenge_id: str, site_key: str, now: float) -> bool:
+        """Mark a passed challenge of `site_key` redeemed, once; False if it was redeemed already (or is gone)."""
+        condition = (
+            (ChallengeItem.outcome == PASSED)
+            & (ChallengeItem.site_key == site_key)
+            & ChallengeItem.redeemed_at.does_not_exist()
+        )
+        item = ChallengeItem(challenge_id=challenge_id)
+        return _update(item, [ChallengeItem.redeemed_at.set(now)], condition, "could not redeem the token; try again")
+
+
+def _open(now: float, site_key: str | None) -> Condition:
+    condition: Condition = (ChallengeItem.used == False) & (ChallengeItem.expires_at > now)  # noqa: E712 - an expression
+    if site_key is not None:
+        condition &= ChallengeItem.site_key == site_key
+    return condition
+
+
+def _update(item: ChallengeItem, actions: list[Any], condition: Condition, unavailable: str) -> bool:
+    """Apply `actions` if `condition` holds (the item then holds its new values); False if it does not."""
+    try:
+        with conditional_write():
+            item.update(actions=actions, condition=condition)
+    except ConditionFailed:
+        return False
+    except UpdateError as error:
+        raise ServiceUnavailable(unavailable) from error
+    return True

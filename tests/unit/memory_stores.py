@@ -1,0 +1,209 @@
+"""In-memory stores: dicts with the same methods and outcomes as drcaptcha/store/, for fast tests of the logic.
+
+They keep the rules that the real stores put into DynamoDB conditions (single use, expiry, the rate-limit
+window, a vote counted once, a glyph labelled once), so a logic test fails if the logic relies on something the
+store does not promise. The moto-backed integration tests remain the check of the real stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from drcaptcha.errors import RateLimited, ServiceUnavailable
+from drcaptcha.glyphs import REMOVED
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.challenges import FAILED, PASSED
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED
+from drcaptcha.ratelimit import Window
+from drcaptcha.store.challenges import Challenge
+from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, Glyph
+from drcaptcha.store.sites import Site
+
+
+@dataclass
+class StoredChallenge:
+    challenge: Challenge
+    expires_at: float
+    used: bool = False
+    outcome: str | None = None
+    answered_at: float | None = None
+    redeemed_at: float | None = None
+
+
+@dataclass
+class MemoryChallengeStore:
+    items: dict[str, StoredChallenge] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+
+    def count(self) -> int:
+        return len(self.items)
+
+    def count_with_outcome(self, outcome: str) -> int:
+        return sum(stored.outcome == outcome for stored in self.items.values())
+
+    def count_open(self, now: float) -> int:
+        return sum(not stored.used and stored.expires_at > now for stored in self.items.values())
+
+    def add(self, challenge: Challenge, window: Window, now: float) -> None:
+        if self.hits.get(window.bucket, 0) >= window.limit:
+            raise RateLimited("the window is full", retry_after=window.retry_after(now))
+        if challenge.challenge_id in self.items:
+            raise ServiceUnavailable("could not store the challenge; try again")
+        self.hits[window.bucket] = self.hits.get(window.bucket, 0) + 1
+        self.items[challenge.challenge_id] = StoredChallenge(challenge, challenge.expires_at)
+
+    def _open(self, challenge_id: str, now: float, site_key: str | None) -> StoredChallenge | None:
+        stored = self.items.get(challenge_id)
+        if stored is None or stored.used or stored.expires_at <= now:
+            return None
+        if site_key is not None and stored.challenge.site_key != site_key:
+            return None
+        return stored
+
+    def record_pass(
+        self,
+        challenge_id: str,
+        readings: Sequence[Collection[int]],
+        now: float,
+        site_key: str | None,
+        keep_until: float,
+    ) -> Challenge | None:
+        stored = self._open(challenge_id, now, site_key)
+        expected = [] if stored is None else stored.challenge.expected
+        if stored is None or len(expected) != len(readings):
+            return None
+        if any(want != REMOVED and want not in classes for want, classes in zip(expected, readings, strict=True)):
+            return None
+        stored.used, stored.outcome, stored.answered_at, stored.expires_at = True, PASSED, now, keep_until
+        return replace(stored.challenge, expires_at=keep_until)
+
+    def record_fail(self, challenge_id: str, now: float, site_key: str | None) -> bool:
+        stored = self._open(challenge_id, now, site_key)
+        if stored is None:
+            return False
+        stored.used, stored.outcome, stored.answered_at = True, FAILED, now
+        return True
+
+    def redeem(self, challenge_id: str, site_key: str, now: float) -> bool:
+        stored = self.items.get(challenge_id)
+        if stored is None or stored.outcome != PASSED or stored.challenge.site_key != site_key:
+            return False
+        if stored.redeemed_at is not None:
+            return False
+        stored.redeemed_at = now
+        return True
+
+
+@dataclass
+class MemorySiteStore:
+    sites: dict[str, Site] = field(default_factory=dict)
+    reads: int = 0
+
+    def get(self, site_key: str) -> Site | None:
+        self.reads += 1
+        return self.sites.get(site_key)
+
+    def add(self, site: Site, created_at: float) -> None:
+        if site.site_key in self.sites:
+            raise ServiceUnavailable("site key taken")
+        self.sites[site.site_key] = site
+
+
+@dataclass
+class MemoryGlyph:
+    glyph_id: str
+    state: str = UNLABELLED
+    label: int | None = None
+    tallies: dict[int, float] = field(default_factory=dict)
+    unreadable: float = 0.0
+    votes: int = 0
+
+
+@dataclass
+class MemoryGlyphVoteStore:
+    glyphs: dict[str, MemoryGlyph] = field(default_factory=dict)
+    votes: dict[str, dict[str, tuple[CountedVote, bool]]] = field(default_factory=dict)
+    sources: dict[str, tuple[float, float]] = field(default_factory=dict)
+    acceptances: dict[str, Acceptance] = field(default_factory=dict)
+
+    def add_glyph(self, glyph_id: str) -> None:
+        self.glyphs[glyph_id] = MemoryGlyph(glyph_id)
+
+    def glyph_ids_in_state(self, state: str, limit: int) -> list[str]:
+        in_state = [glyph for glyph in self.glyphs.values() if glyph.state == state]
+        return [glyph.glyph_id for glyph in sorted(in_state, key=lambda glyph: glyph.votes)][:limit]
+
+    def count_in_state(self, state: str) -> int:
+        return sum(glyph.state == state for glyph in self.glyphs.values())
+
+    def count_votes(self) -> int:
+        return sum(len(votes) for votes in self.votes.values())
+
+    def glyph(self, glyph_id: str) -> Glyph | None:
+        glyph = self.glyphs.get(glyph_id)
+        if glyph is None:
+            return None
+        return Glyph(glyph.glyph_id, glyph.state, glyph.label, dict(glyph.tallies), glyph.unreadable)
+
+    def counted_votes(self, glyph_id: str) -> list[CountedVote]:
+        return [vote for vote, counted in self.votes.get(glyph_id, {}).values() if counted]
+
+    def has_vote_with_prefix(self, glyph_id: str, prefix: str) -> bool:
+        return any(vote_id.startswith(prefix) for vote_id in self.votes.get(glyph_id, {}))
+
+    def track_record(self, source: str) -> tuple[float, float]:
+        return self.sources.get(source, (0.0, 0.0))
+
+    def count_vote(self, vote: VoteRecord, weight: float) -> Counted:
+        kept = self.votes.setdefault(vote.glyph_id, {})
+        if vote.vote_id in kept:
+            return Counted.DUPLICATE
+        glyph = self.glyphs.get(vote.glyph_id)
+        if glyph is None or glyph.state not in OPEN_STATES:
+            return Counted.GLYPH_CLOSED
+        kept[vote.vote_id] = (CountedVote(vote.vote_id, vote.source, vote.label, weight), True)
+        if vote.label is None:
+            glyph.unreadable += weight
+        else:
+            glyph.tallies[vote.label] = glyph.tallies.get(vote.label, 0.0) + weight
+        glyph.votes += 1
+        return Counted.COUNTED
+
+    def keep_late_vote(self, vote: VoteRecord, weight: float) -> bool:
+        kept = self.votes.setdefault(vote.glyph_id, {})
+        if vote.vote_id in kept:
+            return False
+        kept[vote.vote_id] = (CountedVote(vote.vote_id, vote.source, vote.label, weight), False)
+        return True
+
+    def accept(
+        self, acceptance: Acceptance, votes: Iterable[CountedVote], track_records: Mapping[str, tuple[int, int]]
+    ) -> bool:
+        glyph = self.glyphs[acceptance.glyph_id]
+        if glyph.state not in OPEN_STATES:
+            return False
+        glyph.state, glyph.label = CROWD, acceptance.label
+        self.acceptances[acceptance.glyph_id] = acceptance
+        for source, (agreed, disagreed) in track_records.items():
+            agreements, disagreements = self.sources.get(source, (0.0, 0.0))
+            self.sources[source] = (agreements + agreed, disagreements + disagreed)
+        return True
+
+    def mark_ambiguous(self, glyph_id: str) -> bool:
+        glyph = self.glyphs[glyph_id]
+        if glyph.state != UNLABELLED:
+            return False
+        glyph.state = AMBIGUOUS
+        return True
+
+
+@dataclass
+class MemoryEnsembleStore:
+    """Only what serving reads: the pointer (None: no ensemble was ever activated)."""
+
+    active: Any = None
+
+    def pointer(self, consistent: bool = True) -> Any:
+        return self.active
