@@ -23,6 +23,7 @@ BENCHMARKS = {
     "import": ["bench.bench_import"],
     "render": ["bench.bench_render"],
     "aws_calls": ["bench.bench_aws_calls"],
+    "aws_clients": ["bench.bench_aws_clients"],
     "gateway": ["bench.bench_gateway"],
     "training": ["bench.bench_training"],
     # Needs the fully trained networks in .drcaptcha/trained (bench/bench_ensemble.py says how to train them).
