@@ -31,7 +31,8 @@ A model, in numpy, of what decides a pass, built from data and fixed before any 
 
 The same rules are also applied to the real readings (48 captchas, 3 scored glyphs each), for n = 2 (every pair
 of the 3) and n = 3, with t = 0 and 1. Results: bench/results/people.json, and docs/BENCHMARKS.md, "People and
-bots", through `python -m bench.report`.
+bots", through `python -m bench.report`; the trade-off curve (people against bots over the rule's settings):
+docs/plots/people_tradeoff.png.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from drcaptcha.models.tables.glyphs import READ_RIGHT
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GOLD_GLYPHS, MIN_KNOWN_GLYPHS, SCORE_FLOOR
 
 CONFUSION_FILE: Final = Path(__file__).resolve().parent / "data" / "network-confusion.json"
+PLOT_FILE: Final = Path(__file__).resolve().parents[1] / "docs" / "plots" / "people_tradeoff.png"
 GLYPHS_PER_CLASS: Final = 100
 WARP_BOT_ERROR: Final = round(1 - 0.597 / 0.66, 3)
 GLYPH_BOUND_SHARE: Final = 0.5
@@ -238,6 +240,35 @@ def choose(all_results: dict[Rule, Figures]) -> tuple[Rule, str]:
     return best, "no setting meets the human goals: the one people pass most"
 
 
+def plot_tradeoff(results: dict[Rule, Figures], default: Rule, path: Path) -> None:
+    """People's first-try pass rate against each bot's, one point per rule: the trade-off curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    for name, bot, marker in (("ensemble bot", "ensemble_bot", "o"), ("transfer bot", "transfer_bot", "s")):
+        points = sorted(results.items(), key=lambda item: item[1].first_try)
+        xs = [100 * figures.first_try for _, figures in points]
+        ys = [100 * getattr(figures, bot) for _, figures in points]
+        axes.plot(xs, ys, marker + "-", label=name)
+        for (rule, _), x, y in zip(points, xs, ys, strict=True):
+            label = f"{rule.scored}/{rule.tolerance}" + (" (default)" if rule == default else "")
+            axes.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    axes.axvline(100 * GOALS["humans first try"], color="grey", linewidth=0.8, linestyle=":")
+    axes.axhline(100 * GOALS["transfer bot"], color="grey", linewidth=0.8, linestyle=":")
+    axes.axhline(100 * GOALS["ensemble bot"], color="grey", linewidth=0.8, linestyle="--")
+    axes.set_xlabel("people passing on the first try (%)")
+    axes.set_ylabel("bots passing (%)")
+    axes.set_title(f"The pass rule's trade-off (scored/wrong allowed), rho = {DEFAULT_RHO}")
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--challenges", type=int, default=5_000)
@@ -263,6 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         for rule in rules
     ]
+    plot_tradeoff(results, default, PLOT_FILE)
     rho_rows: list[list[Cell]] = [[rho, *run(default, rho).cells()] for rho in RHOS]
     ablations = {
         "everything on": (default, Parts()),
