@@ -140,6 +140,7 @@ def scored_and_gold(states: MemoryGlyphVoteStore, challenges: int) -> tuple[list
     for _ in range(challenges):
         picks = selector.pick()
         assert sum(pick.gold for pick in picks) == GOLD_GLYPHS
+        assert len({pick.ref for pick in picks}) == len(picks)  # a gold glyph is never also a scored one
         scored += [pick.ref.offset for pick in picks if pick.scored]
         shown_gold += [pick.ref.offset for pick in picks if pick.gold]
     return scored, shown_gold

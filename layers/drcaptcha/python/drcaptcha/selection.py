@@ -58,6 +58,8 @@ GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3
 # Known glyphs shown unscored in each challenge, their readings measured (gold.py).
 GOLD_GLYPHS: Final = 1
+# A gold glyph that is also one of the challenge's scored glyphs is drawn again, at most this many times.
+GOLD_DRAW_ATTEMPTS: Final = 4
 # At most this many glyph ids of each gold state are read at a pool refresh.
 READING_STATES_LIMIT: Final = 20_000
 KNOWN_SPLIT: Final = "train"
@@ -247,8 +249,13 @@ class GlyphSelector:
         if count == 0:
             return []
         candidates = self._gold_known or self._known_pool().every
-        drawn = [pick for pick in candidates.draw(self._rng, count + len(scored)) if pick.ref not in scored]
-        return [PickedGlyph(pick.ref, pick.label, gold=True) for pick in drawn[:count]]
+        drawn: list[PickedGlyph] = []
+        for _ in range(GOLD_DRAW_ATTEMPTS):
+            taken = scored | {pick.ref for pick in drawn}
+            drawn += [pick for pick in candidates.draw(self._rng, count - len(drawn)) if pick.ref not in taken]
+            if len(drawn) == count:
+                break
+        return [PickedGlyph(pick.ref, pick.label, gold=True) for pick in drawn]
 
     def _known_pool(self) -> KnownPool:
         """Every known glyph of a few training shards, and those of them that may be scored, drawn uniformly
