@@ -232,16 +232,16 @@ def test_used_up_unlabelled_candidates_are_re_read_at_once_without_the_glyphs_la
 
     def pick_unlabelled(challenges: int) -> None:
         for _ in range(challenges):
-            unlabelled_shown.update(pick.ref.key for pick in selector.pick() if not pick.known)
+            # No gold glyph, so that each challenge shows 3 unlabelled ones, as the counts below assume.
+            unlabelled_shown.update(pick.ref.key for pick in selector.pick(gold=0) if not pick.known)
 
-    # When the 4 candidates are used up (2 a challenge beside the gold glyph, 5 shows each: 20 shows), and then
-    # one is labelled
-    pick_unlabelled(10)
+    # When the 4 candidates are used up (3 a challenge, 5 shows each: 20 shows), and then one is labelled
+    pick_unlabelled(6)
     assert max(unlabelled_shown.values()) <= UNLABELLED_SHOWS_PER_WINDOW
     labelled = refs[0]
     GlyphItem(labelled.key, state=CROWD).save()
     shown_before = unlabelled_shown[labelled.key]
-    pick_unlabelled(6)
+    pick_unlabelled(4)
 
     # Then the re-read candidates leave it out from then on, and the others keep being shown
     assert unlabelled_shown[labelled.key] == shown_before
