@@ -35,6 +35,7 @@ BENCHMARKS = {
     # Rewrites the lookalike table and the widget's hint from the committed confusion matrix and the readings.
     "lookalikes": ["bench.derive_lookalikes"],
     "readings": ["bench.bench_readings"],
+    "people": ["bench.bench_people"],
 }
 
 

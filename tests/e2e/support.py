@@ -103,14 +103,17 @@ def right_answer(challenge_id: str) -> str:
 
 
 def wrong_answer(challenge_id: str) -> str:
-    """The right answer with its first scored position changed to another class, outside its lookalike group."""
+    """The right answer with every scored position changed to another class, outside its lookalike group (the
+    pass rule forgives one wrong glyph)."""
     expected = stored_challenge(challenge_id).expected
     answer = list(right_answer(challenge_id))
-    position = next(index for index, label in enumerate(expected) if label != REMOVED)
-    wrong = (expected[position] + 1) % NUM_CLASSES
-    while lookalikes.accepts(expected[position], character_of(wrong)):  # a lookalike would pass
-        wrong = (wrong + 1) % NUM_CLASSES
-    answer[position] = character_of(wrong)
+    for position, label in enumerate(expected):
+        if label == REMOVED:
+            continue
+        wrong = (label + 1) % NUM_CLASSES
+        while lookalikes.accepts(label, character_of(wrong)):  # a lookalike would pass
+            wrong = (wrong + 1) % NUM_CLASSES
+        answer[position] = character_of(wrong)
     return "".join(answer)
 
 

@@ -14,11 +14,11 @@ from unittest.mock import patch
 
 import pytest
 
-from drcaptcha import aws, labelling, warm
+from drcaptcha import aws, charset, labelling, warm
 from drcaptcha.config import get_settings
 from drcaptcha.consensus import model_source
 from drcaptcha.models.stream import VoteRecord
-from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, READ_RIGHT, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.lambda_runner import LocalLambdaContext
@@ -27,6 +27,7 @@ from functions.labels import app
 
 SAMPLE_EVENT = Path(__file__).resolve().parents[1] / "events" / "kinesis_votes.json"
 GLYPH = "train:00003:0042"
+GOLD_GLYPH = "train:00001:0007"
 
 
 def make_glyph(glyph_id: str = GLYPH) -> GlyphItem:
@@ -101,6 +102,33 @@ def test_three_agreeing_humans_label_the_glyph_and_the_acceptance_keeps_their_vo
     assert acceptance.leader_weight == pytest.approx(3.0)
     # And each voter's track record gained an agreement
     assert SourceItem.get("client-2").agreements == 1
+
+
+def test_gold_readings_give_a_known_glyph_its_reading_rate_and_their_readers_a_track_record(
+    emulator: Emulator,
+) -> None:
+    # Given five readings of a known 0 shown as gold (no item yet): 0, O (the same under the groups), 0, 0 and 7,
+    # the first of them delivered twice
+    zero, capital_o, seven = (charset.class_of(character) for character in "0O7")
+    readings = [
+        vote(number, label).model_copy(update={"glyph_id": GOLD_GLYPH, "gold": zero})
+        for number, label in enumerate((zero, capital_o, zero, zero, seven), start=1)
+    ]
+    put_on_stream(*readings, readings[0])
+
+    # When the labels function gets the batch
+    response = invoke(batch_from_stream(emulator))
+
+    # Then the glyph counts five readings, four of them right, which makes it read right (in the by-state index)
+    assert response == {"batchItemFailures": []}
+    glyph = GlyphItem.get(GOLD_GLYPH, consistent_read=True)
+    assert (glyph.readings, glyph.read_right, glyph.label, glyph.state) == (5, 4, zero, READ_RIGHT)
+    assert [item.glyph_id for item in GlyphItem.by_state.query(READ_RIGHT)] == [GOLD_GLYPH]
+    assert not glyph.tallies.attribute_values
+    # And each reader's track record gained an agreement or, for the 7, a disagreement
+    assert (SourceItem.get("client-2").agreements, SourceItem.get("client-2").disagreements) == (1, 0)
+    assert (SourceItem.get("client-5").agreements, SourceItem.get("client-5").disagreements) == (0, 1)
+    assert len(list(VoteItem.query(GOLD_GLYPH, consistent_read=True))) == 5
 
 
 def test_a_batch_delivered_twice_counts_each_vote_once(emulator: Emulator) -> None:

@@ -17,6 +17,7 @@ from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.models.tables.glyphs import CROWD, GlyphItem
+from drcaptcha.selection import GOLD_GLYPHS
 from drcaptcha_ops import cli
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.importer import import_emnist
@@ -38,8 +39,16 @@ def expected_of(challenge_id: str) -> list[int]:
 
 
 def known_answer(challenge_id: str) -> str:
-    """The right answer to a challenge of known glyphs only."""
-    return "".join(charset.character_of(label) for label in expected_of(challenge_id))
+    """The right answer to a challenge of known glyphs only (any character for the unscored gold glyph)."""
+    return "".join("7" if label == REMOVED else charset.character_of(label) for label in expected_of(challenge_id))
+
+
+def only_gold_readings(challenge_id: str) -> bool:
+    """Every unscored position shows a gold glyph (a known one, its reading measured), and there is one."""
+    item = ChallengeItem.get(challenge_id, consistent_read=True)
+    gold = [int(label) for label in item.gold or []]
+    unscored = [position for position, label in enumerate(item.expected) if label == REMOVED]
+    return len(unscored) == GOLD_GLYPHS and all(gold[position] != REMOVED for position in unscored)
 
 
 def legacy_captcha_id() -> str:
@@ -77,13 +86,14 @@ def test_a_fresh_import_with_no_labels_removed_serves_challenges_of_known_glyphs
     finally:
         replace_runtime(None)
 
-    # Then every glyph of both is scored, both answers pass, and no vote is cast
+    # Then every glyph of both is known, all scored but the gold one, both answers pass, and the only votes cast
+    # are gold readings
     assert challenge.body["length"] == 6
-    assert len(expected_of(challenge_id)) == 6 and REMOVED not in expected_of(challenge_id)
-    assert REMOVED not in expected_of(legacy_id)
+    assert len(expected_of(challenge_id)) == 6 and only_gold_readings(challenge_id)
+    assert only_gold_readings(legacy_id)
     assert answer.status == 200 and answer.body["success"] is True
     assert tested.status == 200 and tested.body["test"] is True
-    assert stream_votes() == []
+    assert len(stream_votes()) == 2 and all(vote.gold is not None for vote in stream_votes())
     # And the stats say that nothing is left to label
     assert crowd_stats().nothing_left_to_label is True
 
@@ -92,7 +102,8 @@ def test_a_fresh_import_with_no_labels_removed_serves_challenges_of_known_glyphs
     assert cli.main(["generate-captchas", "3", "--out", str(out), "--seed", "1"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     glyphs = [glyph for captcha in manifest["captchas"] for glyph in captcha["glyphs"]]
-    assert len(glyphs) == 18 and all(glyph["scored"] for glyph in glyphs)
+    assert len(glyphs) == 18 and all(glyph["scored"] or glyph["gold"] for glyph in glyphs)
+    assert sum(glyph["gold"] for glyph in glyphs) == 3 * GOLD_GLYPHS
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -104,6 +115,7 @@ def test_once_consensus_has_labelled_every_removed_glyph_challenges_are_still_se
     passes = label_every_glyph_by_consensus(stack, emulator, site.site_key)
     assert {GlyphItem.get(glyph_id).state for glyph_id in stack.unlabelled} == {CROWD}
     votes_cast = len(stream_votes())
+    gold_cast = sum(vote.gold is not None for vote in stream_votes())
 
     # When, after the unlabelled cache window, visitors ask for challenges and answer them right
     stack.clock.advance(get_settings().unlabelled_cache_seconds + 1)
@@ -112,13 +124,16 @@ def test_once_consensus_has_labelled_every_removed_glyph_challenges_are_still_se
     answers = [post_answer(c.body["challenge_id"], known_answer(c.body["challenge_id"])) for c in challenges]
     legacy_id = legacy_captcha_id()
 
-    # Then every challenge is served with six scored glyphs, each right answer passes, and no vote is cast
+    # Then every challenge is served with six known glyphs, all scored but the gold one, each right answer
+    # passes, and the only votes cast are gold readings
     assert passes >= 2
     assert all(len(expected_of(c.body["challenge_id"])) == 6 for c in challenges)
-    assert all(REMOVED not in expected_of(c.body["challenge_id"]) for c in challenges)
-    assert REMOVED not in expected_of(legacy_id)
+    assert all(only_gold_readings(c.body["challenge_id"]) for c in challenges)
+    assert only_gold_readings(legacy_id)
     assert all(reply.body["success"] is True for reply in answers)
-    assert len(stream_votes()) == votes_cast
+    votes = stream_votes()
+    assert len(votes) - votes_cast == 5 * GOLD_GLYPHS
+    assert sum(vote.gold is not None for vote in votes) - gold_cast == 5 * GOLD_GLYPHS
     # And the stats say that nothing is left to label
     stats = crowd_stats()
     assert (stats.glyphs_unlabelled, stats.glyphs_labelled_by_crowd) == (0, len(stack.unlabelled))
@@ -129,7 +144,7 @@ def test_once_consensus_has_labelled_every_removed_glyph_challenges_are_still_se
     stack.clock.advance(get_settings().unlabelled_cache_seconds + 1)
     refreshed = get_challenge(site.site_key, source_ip="192.0.2.100")
 
-    # Then challenges collect votes again: three of the new unlabelled glyphs are in the next one
+    # Then challenges collect votes again: two of the new unlabelled glyphs are in the next one, beside the gold
     assert refreshed.status == 200
     assert expected_of(refreshed.body["challenge_id"]).count(REMOVED) == 3
     assert crowd_stats().nothing_left_to_label is False

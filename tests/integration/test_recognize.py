@@ -15,7 +15,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from drcaptcha import aws, charset, ensemble_admin, labelling, serving
+from drcaptcha import aws, charset, ensemble_admin, labelling, lookalikes, serving
 from drcaptcha.config import get_settings
 from drcaptcha.ensembles import network_model_key
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, labels_key
@@ -24,7 +24,7 @@ from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import CROWD, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import VoteItem
 from drcaptcha.recognition import decode_png, to_emnist
-from drcaptcha.selection import SCORE_FLOOR, SELECTION, UNLABELLED_SHOWS_PER_WINDOW, GlyphSelector
+from drcaptcha.selection import GOLD_GLYPHS, SCORE_FLOOR, SELECTION, UNLABELLED_SHOWS_PER_WINDOW, GlyphSelector
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha_ops.emulator import Emulator
 from functions.recognize import app as recognize_app
@@ -159,19 +159,24 @@ def test_with_an_active_ensemble_challenges_prefer_glyphs_it_is_unsure_of(networ
     # When a challenge's glyphs are picked
     picks = selector.pick()
 
-    # Then 3 are unlabelled, and each unlabelled candidate weighs more the less sure the ensemble is of it
-    assert sum(not pick.known for pick in picks) == 3
+    # Then 2 are unlabelled and 1 is a gold glyph, and each unlabelled candidate weighs more the less sure the
+    # ensemble is of it
+    assert sum(not pick.known for pick in picks) == 3 - GOLD_GLYPHS
+    assert sum(pick.gold for pick in picks) == GOLD_GLYPHS
     preferences = selector.preferences()
     ensemble = serving.active_ensemble()
     top = ensemble.predict(np.stack([store.image(ref) for ref in refs])).max(axis=1)
     weights = np.array([preferences[ref.key] for ref in refs])
     assert np.allclose(weights, SCORE_FLOOR + 1 - top, atol=1e-4)
-    # And the known glyphs come from a scored sample, weighted by how unsure it is of their true class
-    known = [pick for pick in picks if pick.known]
+    # And the scored glyphs come from a scored sample, weighted by how unsure it is of any reading of their class
+    # that the answer accepts (the lookalike groups)
+    known = [pick for pick in picks if pick.scored]
+    assert len(known) == 3
     for pick in known:
         probabilities = ensemble.predict(store.image(pick.ref)[np.newaxis])[0]
         assert pick.label is not None
-        assert preferences[pick.ref.key] == pytest.approx(SCORE_FLOOR + 1 - probabilities[pick.label], abs=1e-4)
+        read_right = sum(probabilities[label] for label in lookalikes.readings_of(pick.label))
+        assert preferences[pick.ref.key] == pytest.approx(SCORE_FLOOR + 1 - read_right, abs=1e-4)
 
 
 def test_without_an_active_ensemble_every_unlabelled_glyph_weighs_the_same(networks: Snapshot) -> None:
@@ -227,7 +232,8 @@ def test_used_up_unlabelled_candidates_are_re_read_at_once_without_the_glyphs_la
 
     def pick_unlabelled(challenges: int) -> None:
         for _ in range(challenges):
-            unlabelled_shown.update(pick.ref.key for pick in selector.pick() if not pick.known)
+            # No gold glyph, so that each challenge shows 3 unlabelled ones, as the counts below assume.
+            unlabelled_shown.update(pick.ref.key for pick in selector.pick(gold=0) if not pick.known)
 
     # When the 4 candidates are used up (3 a challenge, 5 shows each: 20 shows), and then one is labelled
     pick_unlabelled(6)

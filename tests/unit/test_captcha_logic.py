@@ -49,6 +49,13 @@ class FixedSelector:
         return [np.zeros((28, 28), dtype=np.uint8) for _ in picks]
 
 
+class GoldSelector(FixedSelector):
+    """The same glyphs, but a known 0 shown as gold (unscored) at position 5."""
+
+    def pick(self) -> list[PickedGlyph]:
+        return [*PICKS[:5], PickedGlyph(GlyphRef("train", 0, 5), charset.class_of("0"), gold=True)]
+
+
 @dataclass
 class Loop:
     clock: Clock = field(default_factory=Clock)
@@ -136,11 +143,44 @@ def test_a_right_answer_passes_once_and_sends_one_vote_per_unlabelled_glyph(loop
         answer_challenge(runtime, challenge.challenge_id, right_answer())
 
 
+def test_a_gold_glyph_is_unscored_and_its_reading_is_a_vote_that_carries_its_known_class(loop: Loop) -> None:
+    # Given a challenge whose last position shows a known 0 as gold
+    site = sites.create_site("example.com", loop.clock, store=loop.sites)
+    runtime = loop.runtime()
+    runtime.selector = GoldSelector()  # type: ignore[assignment]
+    challenge = issue_challenge(runtime, site.site_key, "192.0.2.1")
+    stored = loop.challenges.items[challenge.challenge_id].challenge
+
+    # When it is answered with a 7 at the gold position
+    passed = answer_challenge(runtime, challenge.challenge_id, right_answer("x")[:5] + "7")
+
+    # Then the gold position is not scored, and its reading is a vote with the exact class typed and the known one
+    assert passed.success
+    assert stored.expected[5] == REMOVED
+    assert stored.gold == [REMOVED] * 5 + [charset.class_of("0")]
+    votes = {vote.glyph_id: vote for vote in loop.delivered}
+    assert len(votes) == 3
+    gold_vote = votes[GlyphRef("train", 0, 5).key]
+    assert (gold_vote.label, gold_vote.gold) == (charset.class_of("7"), charset.class_of("0"))
+    assert all(vote.gold is None for key, vote in votes.items() if key != gold_vote.glyph_id)
+
+
+def test_one_wrong_scored_glyph_is_forgiven_and_two_are_not(loop: Loop) -> None:
+    site = sites.create_site("example.com", loop.clock, store=loop.sites)
+    runtime = loop.runtime()
+    first, second = (issue_challenge(runtime, site.site_key, "192.0.2.1") for _ in range(2))
+    right = right_answer()
+
+    assert answer_challenge(runtime, first.challenge_id, "1" + right[1:]).success
+    assert not answer_challenge(runtime, second.challenge_id, "1" + right[1:4] + "1" + right[5]).success
+
+
 def test_a_wrong_answer_fails_and_uses_the_challenge_up(loop: Loop) -> None:
     site = sites.create_site("example.com", loop.clock, store=loop.sites)
     runtime = loop.runtime()
     challenge = issue_challenge(runtime, site.site_key, "192.0.2.1")
-    wrong = "1" + right_answer()[1:]
+    right = right_answer()
+    wrong = "1" + right[1] + "1" + right[3:]  # two of the three scored glyphs wrong: one is forgiven
 
     failed = answer_challenge(runtime, challenge.challenge_id, wrong)
 

@@ -83,7 +83,8 @@ def _describe(store: GlyphStore, pick: PickedGlyph) -> dict[str, Any]:
     label = pick.label if pick.known else _true_label(store, pick.ref)
     return {
         "glyph_id": pick.ref.key,
-        "scored": pick.known,
+        "scored": pick.scored,
+        "gold": pick.gold,
         "label": label,
         "character": None if label is None else character_of(label),
     }

@@ -1,8 +1,8 @@
 """The simulated people: how they misread handwriting, how they type, and the crowd they make up.
 
 - **humans** read each glyph right except with their own error rate (uniform in 5–10%, three times that on a
-  glyph the networks get wrong or disagree on); a misreading is drawn from a confusion matrix of lookalikes
-  (O/0, 1/l/I, 5/S, 2/Z, …), and case varies where the merge rule allows it;
+  glyph the networks get wrong or disagree on); a misreading is drawn from a confusion matrix of the
+  committed lookalike groups (lookalikes.py), and case varies where the merge rule allows it;
 - **blind spammers** read honestly but type a wrong or constant character in one or two random positions: they
   cannot tell scored positions from unscored ones, so they fail whenever they hit a scored one;
 - **informed colluders** know the scored positions (as if they had leaked), pass them, and all type the same
@@ -22,14 +22,14 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from drcaptcha import charset
+from drcaptcha import charset, lookalikes
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.errors import BadRequest
 
 # --- how people misread -----------------------------------------------------------------------------------
-# Characters that people mistake for one another in handwriting; a misreading lands on a lookalike with
-# chance LOOKALIKE_SHARE, and on any other class otherwise (a slip of the finger, a random scrawl).
-LOOKALIKES: Final = ("O0QD", "1lI7", "5S", "2Z", "8B3", "9gq", "6b", "4A", "UV", "CG", "nh", "rt", "ae", "MN", "EF")
+# Classes that people mistake for one another in handwriting are the committed lookalike groups
+# (drcaptcha/lookalikes.json, derived from data by bench/derive_lookalikes.py); a misreading lands inside the
+# glyph's group with chance LOOKALIKE_SHARE, and on any other class otherwise (a slip of the finger, a scrawl).
 LOOKALIKE_SHARE: Final = 0.8
 HUMAN_ERROR_RANGE: Final = (0.05, 0.10)
 HARD_ERROR_FACTOR: Final = 3.0
@@ -39,8 +39,7 @@ SPAMMER_CONSTANTS: Final = "XZ7"
 def confusion_matrix() -> NDArray[np.float64]:
     """Row c: the chance that a misread class c is read as each other class (zero diagonal, rows sum to 1)."""
     lookalike = np.zeros((NUM_CLASSES, NUM_CLASSES))
-    for group in LOOKALIKES:
-        classes = {label for character in group if (label := charset.class_of(character)) is not None}
+    for classes in lookalikes.GROUPS:
         for a in classes:
             for b in classes - {a}:
                 lookalike[a, b] = 1.0

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from drcaptcha import lookalikes
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore, truth_key
 from drcaptcha.models.tables.challenges import ChallengeItem
@@ -37,7 +38,8 @@ class Oracle:
         return int(self._truth[shard][ref.offset])
 
     def hard(self, glyph_ids: Sequence[str], truth: Sequence[int]) -> list[bool]:
-        """Hard to read: the network gets it wrong, or (with several members) its members disagree."""
+        """Hard to read: the network gets it wrong (under the lookalike groups, as the captcha scores it), or (with
+        several members) its members disagree."""
         if self.network is None:
             return [False] * len(glyph_ids)
         missing = [(i, g) for i, g in enumerate(glyph_ids) if g not in self._hard]
@@ -47,7 +49,7 @@ class Oracle:
             combined = self.network.predict(images).argmax(axis=1)
             for row, (i, glyph_id) in enumerate(missing):
                 disagree = len({int(member[row]) for member in members}) > 1
-                self._hard[glyph_id] = int(combined[row]) != truth[i] or disagree
+                self._hard[glyph_id] = int(combined[row]) not in lookalikes.readings_of(truth[i]) or disagree
         return [self._hard[g] for g in glyph_ids]
 
     def sight(self, challenge_id: str) -> Sight:

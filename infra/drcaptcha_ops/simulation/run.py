@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from drcaptcha import charset
+from drcaptcha import charset, lookalikes
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import BadRequest
 from drcaptcha_ops.simulation.agents import Crowd, Kind, Sight
@@ -101,6 +101,11 @@ def run_crowd(
 
 
 def scored_mistakes(text: str, sight: Sight) -> int:
-    """Scored positions typed wrong (a missing character counts as wrong), under the captcha's merge rule."""
+    """Scored positions typed wrong (a missing character counts as wrong), as the captcha scores them: under the
+    merge rule and the lookalike groups."""
     typed = [charset.class_of(character) for character in text] + [None] * len(sight.truth)
-    return sum(1 for position, scored in enumerate(sight.scored) if scored and typed[position] != sight.truth[position])
+    return sum(
+        1
+        for position, scored in enumerate(sight.scored)
+        if scored and typed[position] not in lookalikes.readings_of(sight.truth[position])
+    )

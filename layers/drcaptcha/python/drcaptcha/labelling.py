@@ -25,7 +25,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from drcaptcha import charset, consensus, warm
+from drcaptcha import charset, consensus, gold, warm
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DrCaptchaError, NotFound
 from drcaptcha.glyphs import GlyphRef, GlyphStore
@@ -48,6 +48,7 @@ class VoteOutcome(StrEnum):
     AMBIGUOUS = "ambiguous"  # counted; the glyph's voters keep disagreeing
     DUPLICATE = "duplicate"  # counted at an earlier delivery
     LATE = "late"  # the glyph was labelled already: kept for the record, counted nowhere
+    GOLD = "gold"  # a reading of a known glyph shown unscored: counted in its reading rate (gold.py)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class VoteResult:
 def record_vote(vote: VoteRecord, now: float | None = None, records: GlyphVoteStore = RECORDS) -> VoteResult:
     """Count `vote` once, then settle its glyph: accept a label or mark it ambiguous when the votes say so."""
     now = time.time() if now is None else now
+    if vote.gold is not None:
+        return _gold_result(vote, gold.record_gold_reading(vote, records))
     weight = vote_weight(vote, records)
     counted = records.count_vote(vote, weight)
     if counted is Counted.GLYPH_CLOSED:
@@ -84,6 +87,19 @@ def record_vote(vote: VoteRecord, now: float | None = None, records: GlyphVoteSt
     outcome = VoteOutcome.DUPLICATE if redelivered else result.outcome
     logger.info("vote recorded", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id, "outcome": outcome})
     return VoteResult(vote.vote_id, vote.glyph_id, outcome, result.label)
+
+
+_GOLD_OUTCOMES: Final = {
+    Counted.COUNTED: VoteOutcome.GOLD,
+    Counted.DUPLICATE: VoteOutcome.DUPLICATE,
+    Counted.GLYPH_CLOSED: VoteOutcome.LATE,
+}
+
+
+def _gold_result(vote: VoteRecord, counted: Counted) -> VoteResult:
+    outcome = _GOLD_OUTCOMES[counted]
+    logger.info("gold reading recorded", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id, "outcome": outcome})
+    return VoteResult(vote.vote_id, vote.glyph_id, outcome, vote.gold)
 
 
 # --- the model's vote ---------------------------------------------------------------------------------------------

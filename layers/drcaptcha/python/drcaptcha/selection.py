@@ -17,10 +17,15 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   next networks the most (active learning);
 - known glyphs that the ensemble gets wrong or is unsure of (low probability of the true class) are preferred
   among a scored sample of the pool: easy for people, hard for bots.
-- Only glyphs that people read right are scored. Until gold readings measure that glyph by glyph (issue 15), it
-  means a known glyph whose class is in no lookalike group (lookalikes.py): a handwritten 0 or O, for example,
-  is never scored, whatever the ensemble thinks of it. Unlabelled glyphs of those classes are still shown, and
-  their votes keep the exact class.
+- Gold (issue 15): `GOLD_GLYPHS` of the unscored positions show a known glyph of any class, drawn from the same
+  scored sample (so the glyphs worth scoring are the ones measured first); what people type for it is a gold
+  reading (gold.py), which gives the glyph its reading rate and the reader a track record.
+- Only glyphs that people read right are scored: a known glyph whose gold state is `READ_RIGHT` (enough readings,
+  a high reading rate), or, while it has too few readings, one whose class is in no lookalike group
+  (lookalikes.py); a `MISREAD` glyph never is. The two sets are read (ids only, from the `by-state` index) when
+  the pool is refreshed. Unlabelled glyphs of grouped classes are still shown, and their votes keep the exact
+  class. The ensemble's difficulty is judged under the groups too: what counts is its probability of any
+  reading the answer would accept.
 - The cap: a known glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and pool window, an
   unlabelled one `UNLABELLED_SHOWS_PER_WINDOW` times per unlabelled cache window, after which it weighs nothing
   until every candidate is capped. Unlabelled candidates are re-read as soon as too few are under the cap for a
@@ -45,12 +50,18 @@ from drcaptcha.config import get_settings
 from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DataError, NotImported
 from drcaptcha.glyphs import GlyphRef, GlyphStore, ImportManifest
-from drcaptcha.models.tables.glyphs import AMBIGUOUS, UNLABELLED
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, MISREAD, READ_RIGHT, UNLABELLED
 from drcaptcha.serving import serving_cache
 from drcaptcha.store.glyphs import GlyphVoteStore
 
 GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3
+# Known glyphs shown unscored in each challenge, their readings measured (gold.py).
+GOLD_GLYPHS: Final = 1
+# A gold glyph that is also one of the challenge's scored glyphs is drawn again, at most this many times.
+GOLD_DRAW_ATTEMPTS: Final = 4
+# At most this many glyph ids of each gold state are read at a pool refresh.
+READING_STATES_LIMIT: Final = 20_000
 KNOWN_SPLIT: Final = "train"
 POOL_SHARDS: Final = 4
 UNLABELLED_CANDIDATES: Final = 50
@@ -92,10 +103,24 @@ class PickedGlyph:
     ref: GlyphRef
     label: int | None
     """The known class index, or None for an unlabelled glyph."""
+    gold: bool = False
+    """A known glyph shown unscored, whose reading is measured (gold.py)."""
 
     @property
     def known(self) -> bool:
         return self.label is not None
+
+    @property
+    def scored(self) -> bool:
+        return self.label is not None and not self.gold
+
+
+@dataclass(frozen=True)
+class KnownPool:
+    """A pool refresh's known glyphs: all of them (gold candidates) and those that may be scored."""
+
+    every: WeightedCandidates
+    scorable: WeightedCandidates
 
 
 @dataclass
@@ -176,8 +201,9 @@ class GlyphSelector:
         self._ensemble = ensemble
         self._manifest: warm.TLRUCache[str, ImportManifest] = warm.expiring(1, _pool_lifetime, clock)
         self._manifest_version: int | None = None
-        self._pool: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _pool_lifetime, clock)
+        self._pool: warm.TLRUCache[str, KnownPool] = warm.expiring(1, _pool_lifetime, clock)
         self._scored_known: WeightedCandidates | None = None
+        self._gold_known: WeightedCandidates | None = None
         self._unlabelled: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _unlabelled_lifetime, clock)
 
     def preferences(self) -> dict[str, float]:
@@ -190,11 +216,16 @@ class GlyphSelector:
             for ref, weight in zip(candidates.refs, candidates.weights, strict=True)
         }
 
-    def pick(self, count: int = GLYPHS_PER_CHALLENGE, min_known: int = MIN_KNOWN_GLYPHS) -> list[PickedGlyph]:
-        """`count` glyphs in random order: at least `min_known` known, the rest unlabelled while any are left."""
-        candidates = self._unlabelled_candidates(count - min_known)
-        picks = candidates.draw(self._rng, count - min_known)
-        picks += self._known(count - len(picks))
+    def pick(
+        self, count: int = GLYPHS_PER_CHALLENGE, min_known: int = MIN_KNOWN_GLYPHS, gold: int = GOLD_GLYPHS
+    ) -> list[PickedGlyph]:
+        """`count` glyphs in random order: at least `min_known` known and scored, `gold` known and unscored (gold
+        readings), the rest unlabelled while any are left (scored known glyphs when none are)."""
+        gold = min(gold, count - min_known)
+        candidates = self._unlabelled_candidates(count - min_known - gold)
+        picks = candidates.draw(self._rng, count - min_known - gold)
+        scored = self._known(count - gold - len(picks))
+        picks += scored + self._gold(gold, {pick.ref for pick in scored})
         order = self._rng.permutation(len(picks))
         return [picks[int(index)] for index in order]
 
@@ -206,16 +237,29 @@ class GlyphSelector:
 
     # --- known glyphs --------------------------------------------------------------------------------------
     def _known(self, count: int) -> list[PickedGlyph]:
-        pool = self._known_pool()
+        pool = self._known_pool().scorable
         scored = self._scored_known
         candidates = scored if scored is not None and len(scored) >= count else pool
         if len(candidates) < count:
             raise DataError(f"fewer than {count} training glyphs have a known label: a challenge needs {count}")
         return candidates.draw(self._rng, count)
 
-    def _known_pool(self) -> WeightedCandidates:
-        """Every known glyph in no lookalike group of a few training shards, drawn uniformly (and, with an
-        ensemble, a scored sample)."""
+    def _gold(self, count: int, scored: set[GlyphRef]) -> list[PickedGlyph]:
+        """`count` known glyphs of any class, none of them among the challenge's scored ones, shown unscored."""
+        if count == 0:
+            return []
+        candidates = self._gold_known or self._known_pool().every
+        drawn: list[PickedGlyph] = []
+        for _ in range(GOLD_DRAW_ATTEMPTS):
+            taken = scored | {pick.ref for pick in drawn}
+            drawn += [pick for pick in candidates.draw(self._rng, count - len(drawn)) if pick.ref not in taken]
+            if len(drawn) == count:
+                break
+        return [PickedGlyph(pick.ref, pick.label, gold=True) for pick in drawn]
+
+    def _known_pool(self) -> KnownPool:
+        """Every known glyph of a few training shards, and those of them that may be scored, drawn uniformly
+        (and, with an ensemble, a scored sample)."""
         manifest = self._current_manifest()
         cached = self._pool.get(_CURRENT)
         if cached is not None:
@@ -224,38 +268,66 @@ class GlyphSelector:
         if split is None or not split.shard_sizes:
             raise NotImported(f"the import has no {KNOWN_SPLIT} split")
         refs: list[GlyphRef] = []
-        labels: list[int | None] = []
+        labels: list[int] = []
         shards = 0
         for shard in self._rng.permutation(len(split.shard_sizes)):
             shard_labels = self.store.labels(KNOWN_SPLIT, int(shard))
-            known = np.flatnonzero(lookalikes.ungrouped(shard_labels))
+            known = np.flatnonzero(shard_labels >= 0)
             refs += [GlyphRef(KNOWN_SPLIT, int(shard), int(offset)) for offset in known]
             labels += [int(label) for label in shard_labels[known]]
             shards += 1 if len(known) else 0
             if shards == POOL_SHARDS:
                 break
-        if len(refs) < MIN_KNOWN_GLYPHS:
+        scorable = self._scorable(refs, np.array(labels, dtype=np.int64))
+        if np.count_nonzero(scorable) < MIN_KNOWN_GLYPHS:
             raise DataError(
                 f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label that can be scored "
-                "(a class in no lookalike group)"
+                "(read right by people, or, before any readings, a class in no lookalike group)"
             )
-        pool = WeightedCandidates.of(refs, np.ones(len(refs)), labels, cap=None)
+        every = WeightedCandidates.of(refs, np.ones(len(refs)), list[int | None](labels), cap=None)
+        chosen = np.flatnonzero(scorable)
+        pool = KnownPool(
+            every,
+            WeightedCandidates.of(
+                [refs[index] for index in chosen], np.ones(len(chosen)), [labels[index] for index in chosen], cap=None
+            ),
+        )
         self._pool[_CURRENT] = pool
-        self._scored_known = self._score_known(pool)
+        self._scored_known, self._gold_known = self._score_known(every, scorable)
         return pool
 
-    def _score_known(self, pool: WeightedCandidates) -> WeightedCandidates | None:
-        """A sample of the pool, weighted by how badly the active ensemble reads each glyph; None without one."""
+    def _scorable(self, refs: list[GlyphRef], labels: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Which known glyphs people read right: measured by gold readings, else judged by their class."""
+        read_right = set(self._states.glyph_ids_in_state(READ_RIGHT, READING_STATES_LIMIT))
+        misread = set(self._states.glyph_ids_in_state(MISREAD, READING_STATES_LIMIT))
+        measured_right = np.array([ref.key in read_right for ref in refs], dtype=np.bool_)
+        measured_wrong = np.array([ref.key in misread for ref in refs], dtype=np.bool_)
+        scorable: NDArray[np.bool_] = measured_right | (lookalikes.ungrouped(labels) & ~measured_wrong)
+        return scorable
+
+    def _score_known(
+        self, every: WeightedCandidates, scorable: NDArray[np.bool_]
+    ) -> tuple[WeightedCandidates | None, WeightedCandidates | None]:
+        """A sample of the known glyphs, weighted by how badly the active ensemble reads each under the lookalike
+        groups: its scorable part (the scored candidates) and the whole (the gold candidates); None without one."""
         ensemble = self._ensemble()
         if ensemble is None:
-            return None
-        sample = [pool.picks[int(index)] for index in self._rng.permutation(len(pool))[:KNOWN_SCORED]]
-        labels = np.array([pick.label for pick in sample])
-        probabilities = ensemble.predict(np.stack(self.images(sample)))
-        true_class = probabilities[np.arange(len(sample)), labels].astype(np.float64)
-        return WeightedCandidates.of(
-            [pick.ref for pick in sample], SCORE_FLOOR + 1.0 - true_class, [pick.label for pick in sample]
+            return None, None
+        sample = self._rng.permutation(len(every))[:KNOWN_SCORED]
+        picks = [every.picks[int(index)] for index in sample]
+        probabilities = ensemble.predict(np.stack(self.images(picks)))
+        read_right = np.array(
+            [
+                probabilities[row, sorted(lookalikes.readings_of(int(pick.label or 0)))].sum()
+                for row, pick in enumerate(picks)
+            ]
         )
+        weights = SCORE_FLOOR + 1.0 - read_right.astype(np.float64)
+        labels = [pick.label for pick in picks]
+        refs = [pick.ref for pick in picks]
+        keep = [row for row, index in enumerate(sample) if scorable[index]]
+        scored = WeightedCandidates.of([refs[row] for row in keep], weights[keep], [labels[row] for row in keep])
+        return scored, WeightedCandidates.of(refs, weights, labels)
 
     def _current_manifest(self) -> ImportManifest:
         cached = self._manifest.get(_CURRENT)

@@ -3,15 +3,18 @@
 Every state change is ONE conditional write, so two racing requests can never both pass, fail or redeem the same
 challenge:
 - `add`: one transaction that stores the challenge and counts it against the client's rate-limit window;
-- `record_pass`: marks the challenge passed if, and only if, it is open and every scored position expects one of
-  the classes its typed character reads as (`expected` holds -1, glyphs.REMOVED, at an unlabelled position,
-  which any answer matches);
+- `record_pass`: marks the challenge passed if, and only if, it is open and every scored position but the pass
+  rule's allowance expects one of the classes its typed character reads as (`expected` holds -1,
+  glyphs.REMOVED, at an unscored position, which any answer matches);
 - `record_fail`: marks it failed if it is still open; False tells a replay, a late answer or an unknown id;
 - `redeem`: marks a passed challenge's token redeemed, once.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +43,9 @@ class Challenge:
     created_at: float
     expires_at: float
     test_mode: bool = False  # issued for a test site: scores nothing, casts no votes
+    # The known class at each gold position (a known glyph shown unscored: gold.py), REMOVED elsewhere; None
+    # when the challenge shows no gold glyph.
+    gold: list[int] | None = None
 
 
 class ChallengeStore:
@@ -69,6 +75,7 @@ class ChallengeStore:
             expires_at=challenge.expires_at,
             used=False,
             test_mode=True if challenge.test_mode else None,
+            gold=challenge.gold,
         )
         try:
             with transaction() as writes:
@@ -92,15 +99,22 @@ class ChallengeStore:
         now: float,
         site_key: str | None,
         keep_until: float,
+        wrong_allowed: int = 0,
     ) -> Challenge | None:
-        """Mark the challenge passed if it is open (and of `site_key`, when given) and each scored position expects
-        one of the classes in `readings` at that position; the passed challenge is kept until `keep_until`, so
-        that its token can still be redeemed. None if not passed."""
+        """Mark the challenge passed if it is open (and of `site_key`, when given) and at most `wrong_allowed`
+        scored positions expect none of the classes in `readings` at that position; the passed challenge is kept
+        until `keep_until`, so that its token can still be redeemed. None if not passed.
+
+        "At most t wrong" is "no t + 1 positions all wrong": for every t + 1 positions, one of them is right (or
+        unscored), so the rule stays inside the one conditional write (C(6, 2) = 15 clauses for t = 1)."""
         length = size(ChallengeItem.expected)  # type: ignore[no-untyped-call]
         condition = _open(now, site_key) & (length == len(readings))
-        for position, classes in enumerate(readings):
-            expected = ChallengeItem.expected[position]
-            condition &= expected.is_in(*sorted(classes)) | (expected == REMOVED)
+        right = [
+            ChallengeItem.expected[position].is_in(*sorted(classes)) | (ChallengeItem.expected[position] == REMOVED)
+            for position, classes in enumerate(readings)
+        ]
+        for positions in itertools.combinations(range(len(right)), wrong_allowed + 1):
+            condition &= functools.reduce(operator.or_, (right[position] for position in positions))
         item = ChallengeItem(challenge_id=challenge_id)
         actions = [
             ChallengeItem.used.set(True),
@@ -119,6 +133,7 @@ class ChallengeStore:
             created_at=float(item.created_at),
             expires_at=float(item.expires_at),
             test_mode=bool(item.test_mode),
+            gold=None if item.gold is None else [int(label) for label in item.gold],
         )
 
     def record_fail(self, challenge_id: str, now: float, site_key: str | None) -> bool:

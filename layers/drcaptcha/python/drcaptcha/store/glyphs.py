@@ -4,7 +4,9 @@
   tallies while the glyph is open, so neither happens without the other, and a redelivery counts nothing;
 - `accept`: ONE transaction, conditional on the glyph still being open, labels it, writes the audit record and
   adds each voter's agreement or disagreement to its track record;
-- `mark_ambiguous`, `keep_late_vote`: single conditional writes.
+- `count_gold_reading`: ONE transaction puts a gold reading (a vote on a known glyph shown unscored) once, adds
+  it to the glyph's reading counts and to its source's track record (gold.py decides what it means);
+- `mark_ambiguous`, `keep_late_vote`, `set_reading_state`: single conditional writes.
 Each failed condition comes back as an outcome, never as an exception.
 """
 
@@ -21,7 +23,7 @@ from pynamodb.expressions.update import Action
 
 from drcaptcha.config import get_settings
 from drcaptcha.models.stream import VoteRecord
-from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem, audited
 from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
 
@@ -48,6 +50,8 @@ class Glyph:
     label: int | None
     tallies: dict[int, float]
     unreadable: float
+    readings: int = 0  # a known glyph's gold readings, and how many were right (gold.py)
+    read_right: int = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class GlyphVoteStore:
             label=None if item.label is None else int(item.label),
             tallies={int(label): float(weight) for label, weight in item.tallies.attribute_values.items()},
             unreadable=float(item.unreadable),
+            readings=int(item.readings or 0),
+            read_right=int(item.read_right or 0),
         )
 
     def counted_votes(self, glyph_id: str) -> list[CountedVote]:
@@ -138,6 +144,53 @@ class GlyphVoteStore:
         except ConditionFailed as failed:
             return Counted.DUPLICATE if failed.at(_FIRST_ITEM) else Counted.GLYPH_CLOSED
         return Counted.COUNTED
+
+    def count_gold_reading(self, vote: VoteRecord, right: bool) -> Counted:
+        """A gold reading, once: the vote, the known glyph's reading counts (made with the glyph's item on its
+        first reading) and the source's agreement or disagreement, in one transaction. GLYPH_CLOSED: the glyph
+        is not a known one (it has a state outside the gold states), and nothing was written."""
+        if vote.gold is None:
+            raise ValueError(f"vote {vote.vote_id} is not a gold reading")
+        glyph = GlyphItem(vote.glyph_id)
+        try:
+            with transaction() as writes:
+                writes.save(vote_item(vote, vote.weight, counted=True), condition=VoteItem.vote_id.does_not_exist())
+                writes.update(
+                    glyph,
+                    actions=[
+                        GlyphItem.readings.add(1),
+                        GlyphItem.read_right.add(1 if right else 0),
+                        GlyphItem.state.set(GlyphItem.state | GOLD),
+                        GlyphItem.label.set(GlyphItem.label | vote.gold),
+                        # The by-state index holds only items with a `shown`.
+                        GlyphItem.shown.set(GlyphItem.shown | 0),
+                    ],
+                    condition=GlyphItem.glyph_id.does_not_exist() | GlyphItem.state.is_in(*GOLD_STATES),
+                )
+                writes.update(
+                    SourceItem(vote.source),
+                    actions=[
+                        SourceItem.agreements.add(1 if right else 0),
+                        SourceItem.disagreements.add(0 if right else 1),
+                        SourceItem.updated_at.set(vote.ts),
+                    ],
+                )
+        except ConditionFailed as failed:
+            return Counted.DUPLICATE if failed.at(_FIRST_ITEM) else Counted.GLYPH_CLOSED
+        return Counted.COUNTED
+
+    def set_reading_state(self, glyph_id: str, state: str, readings: int) -> bool:
+        """Set a known glyph's gold state, if it still has `readings` readings; False if more arrived meanwhile
+        (their own update decides)."""
+        try:
+            with conditional_write():
+                GlyphItem(glyph_id).update(
+                    actions=[GlyphItem.state.set(state)],
+                    condition=(GlyphItem.readings == readings) & GlyphItem.state.is_in(*GOLD_STATES),
+                )
+        except ConditionFailed:
+            return False
+        return True
 
     def keep_late_vote(self, vote: VoteRecord, weight: float) -> bool:
         """Keep a vote for a labelled glyph for the record only; False if it was kept already."""

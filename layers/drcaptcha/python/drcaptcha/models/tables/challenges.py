@@ -35,4 +35,6 @@ class ChallengeItem(TableModel):
     outcome = UnicodeAttribute(null=True)
     answered_at = NumberAttribute(null=True)
     redeemed_at = NumberAttribute(null=True)
+    # The known class of each gold glyph (shown unscored, its reading measured: gold.py), REMOVED elsewhere.
+    gold: ListAttribute[int] = ListAttribute(of=NumberAttribute, null=True)  # type: ignore[arg-type]
     test_mode = BooleanAttribute(null=True)  # issued for a test site: scores nothing, casts no votes

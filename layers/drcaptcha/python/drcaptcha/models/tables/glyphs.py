@@ -1,4 +1,5 @@
-"""The glyph index: an item only for a glyph whose state can change (unlabelled, crowd-labelled, ambiguous)."""
+"""The glyph index: an item only for a glyph whose state can change (unlabelled, crowd-labelled, ambiguous), and
+for a known glyph once people have read it as gold (its reading rate: drcaptcha/gold.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from drcaptcha.models.tables.base import TableModel
 UNLABELLED = "unlabelled"
 CROWD = "crowd"
 AMBIGUOUS = "ambiguous"
+# A known glyph shown as gold: too few readings yet, read right by people, or misread by people (gold.py).
+GOLD = "gold"
+READ_RIGHT = "read-right"
+MISREAD = "misread"
+GOLD_STATES = (GOLD, READ_RIGHT, MISREAD)
 
 
 class GlyphsByState(GlobalSecondaryIndex["GlyphItem"]):
@@ -43,4 +49,7 @@ class GlyphItem(TableModel):
     # The summed weight of counted votes whose answer named no class, and the number of counted votes.
     unreadable = NumberAttribute(default=0)
     votes = NumberAttribute(default=0)
+    # A known glyph's gold readings, and how many of them were right under the lookalike groups.
+    readings = NumberAttribute(null=True)
+    read_right = NumberAttribute(null=True)
     by_state = GlyphsByState()

@@ -1,0 +1,67 @@
+"""bench/bench_people.py: the pass rule the service uses is the one the model chooses, and the parts of the model
+read their data the way the bench says."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.bench_people import (
+    MAX_SCORED,
+    Figures,
+    Parts,
+    Rule,
+    choose,
+    human_error_rate,
+    network_errors,
+    real_pass_rates,
+    simulate,
+)
+from bench.bench_readings import Reading
+from drcaptcha import charset
+from drcaptcha.challenges import SCORED_WRONG_ALLOWED
+from drcaptcha.selection import MIN_KNOWN_GLYPHS
+
+
+def test_the_services_pass_rule_is_the_one_the_model_chooses() -> None:
+    # Given the model at rho = 0.5 with every part on (a small run: the choice is far from the margins)
+    rules = [Rule(n, t) for n in range(2, MAX_SCORED + 1) for t in (0, 1)]
+    results = {rule: simulate(rule, 0.5, Parts(), human_rate=0.125, challenges=1_000, seed=15) for rule in rules}
+
+    # When the default is chosen
+    default, _ = choose(results)
+
+    # Then it is the rule the answer's conditional write applies
+    assert default == Rule(MIN_KNOWN_GLYPHS, SCORED_WRONG_ALLOWED)
+
+
+def test_the_choice_prefers_a_rule_that_meets_every_goal_and_never_one_that_leaves_too_few_votes() -> None:
+    good, weak = Figures(0.95, 0.99, 0.01, 0.05), Figures(0.91, 0.98, 0.30, 0.60)
+    assert choose({Rule(3, 1): weak, Rule(2, 0): good})[0] == Rule(2, 0)
+    # 5 scored glyphs leave no unlabelled position: never the default, however well it does
+    assert choose({Rule(5, 0): good, Rule(3, 1): weak})[0] == Rule(3, 1)
+
+
+def test_the_groups_forgive_the_networks_lookalike_confusions() -> None:
+    grouped, exact = network_errors(groups=True), network_errors(groups=False)
+    assert np.all(grouped <= exact + 1e-12)
+    capital_o = charset.class_of("O")
+    assert capital_o is not None and grouped[capital_o] < exact[capital_o] / 2
+
+
+def test_real_readings_are_scored_under_the_groups_with_the_rules_allowance() -> None:
+    zero, seven, a = (charset.CLASSES.index(c) for c in "07A")
+    readings = [
+        # captcha 0: an O-typed 0 (right under the groups) and a 1-typed 7 (wrong); captcha 1: all right
+        Reading(0, zero, True, "A", "O"),
+        Reading(0, seven, True, "A", "1"),
+        Reading(0, a, True, "A", "A"),
+        Reading(1, zero, True, "A", "0"),
+        Reading(1, seven, True, "A", "7"),
+        Reading(1, a, True, "A", "A"),
+    ]
+
+    assert real_pass_rates(readings, Rule(3, 0)) == (0.5, 2)  # captcha 0 fails, captcha 1 passes
+    assert real_pass_rates(readings, Rule(3, 1)) == (1.0, 2)
+    # Every pair of each captcha's scored glyphs: 2 of captcha 0's 3 pairs hold the 7; captcha 1's 3 all pass
+    assert real_pass_rates(readings, Rule(2, 0)) == (4 / 6, 6)
+    assert human_error_rate(readings) == 1 / 4  # the 7s and the As (the 0s are grouped): one of four wrong

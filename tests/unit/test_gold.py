@@ -1,0 +1,171 @@
+"""Gold readings (issue 15, item 2) over in-memory stores: reading rates, source reliability, and selection.
+
+tests/integration/test_labels_consumer.py counts a gold reading through the moto server's transaction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from drcaptcha import charset, consensus, gold, labelling, lookalikes
+from drcaptcha.glyphs import GlyphRef, ImportManifest, SplitInfo
+from drcaptcha.models.stream import VoteRecord
+from drcaptcha.models.tables.glyphs import GOLD, MISREAD, READ_RIGHT, UNLABELLED
+from drcaptcha.selection import GOLD_GLYPHS, GlyphSelector
+from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
+from tests.unit.memory_stores import MemoryEnsembleStore, MemoryGlyphVoteStore
+
+ZERO, CAPITAL_O, SEVEN = charset.class_of("0"), charset.class_of("O"), charset.class_of("7")
+GLYPH = "train:00001:0007"
+
+
+def reading(number: int, typed: str, known: int = ZERO, glyph_id: str = GLYPH, source: str = "") -> VoteRecord:
+    return VoteRecord(
+        vote_id=f"challenge-{number}:5",
+        glyph_id=glyph_id,
+        answer=typed,
+        label=charset.class_of(typed),
+        source=source or f"client-{number}",
+        ts=1_700_000_000 + number,
+        gold=known,
+    )
+
+
+@pytest.fixture
+def records() -> MemoryGlyphVoteStore:
+    replace_active_ensemble(ActiveEnsembleCache(records=MemoryEnsembleStore()), purpose=labelling.MODEL_VOTES)
+    return MemoryGlyphVoteStore()
+
+
+def test_a_gold_reading_is_right_under_the_lookalike_groups_and_counts_once(records: MemoryGlyphVoteStore) -> None:
+    # Given a handwritten 0 shown as gold, read as O, as 0, and as 7 (one of them delivered twice)
+    outcomes = [
+        labelling.record_vote(reading(number, typed), records=records).outcome
+        for number, typed in ((1, "O"), (2, "0"), (2, "0"), (3, "7"))
+    ]
+
+    # Then three readings were counted, two of them right (O is a right reading of a 0), none as a crowd vote
+    assert outcomes == [labelling.VoteOutcome.GOLD] * 2 + [labelling.VoteOutcome.DUPLICATE, labelling.VoteOutcome.GOLD]
+    glyph = records.glyphs[GLYPH]
+    assert (glyph.readings, glyph.read_right, glyph.state, glyph.label) == (3, 2, GOLD, ZERO)
+    assert glyph.tallies == {}
+
+
+def test_enough_readings_make_a_glyph_read_right_or_misread() -> None:
+    assert gold.reading_state(gold.MIN_READINGS - 1, 0) == GOLD
+    assert gold.reading_state(5, 4) == READ_RIGHT
+    assert gold.reading_state(5, 3) == MISREAD
+    assert gold.reading_state(10, 8) == READ_RIGHT
+
+
+def test_gold_readings_set_the_reading_state_as_they_arrive(records: MemoryGlyphVoteStore) -> None:
+    # Given a 0 that five people read: three as 0 or O, two as 7
+    states = []
+    for number, typed in enumerate(("0", "O", "7", "7", "0"), start=1):
+        labelling.record_vote(reading(number, typed), records=records)
+        states.append(records.glyphs[GLYPH].state)
+
+    # Then it is measured until its fifth reading, which shows that people misread it (3 of 5)
+    assert states == [GOLD] * 4 + [MISREAD]
+    # And a sixth, right reading does not yet bring it back (4 of 6 is under the rate)
+    labelling.record_vote(reading(6, "0"), records=records)
+    assert records.glyphs[GLYPH].state == MISREAD
+
+
+def test_gold_readings_feed_source_reliability(records: MemoryGlyphVoteStore) -> None:
+    # Given a reader who types wrong characters for gold glyphs, and one who reads them right
+    for number in range(1, 7):
+        glyph_id = f"train:00001:{number:04d}"
+        labelling.record_vote(reading(number, "7", glyph_id=glyph_id, source="spammer"), records=records)
+        labelling.record_vote(reading(100 + number, "O", glyph_id=glyph_id, source="reader"), records=records)
+
+    # Then the same track records that crowd labels update say so, and the spammer's votes weigh less
+    assert records.track_record("spammer") == (0.0, 6.0)
+    assert records.track_record("reader") == (6.0, 0.0)
+    assert labelling.vote_weight(reading(50, "7", source="spammer").model_copy(update={"gold": None}), records) < 0.5
+    assert consensus.reliability_weight(*records.track_record("reader")) == 1.0
+
+
+def test_a_gold_reading_for_a_glyph_with_crowd_votes_is_counted_nowhere(records: MemoryGlyphVoteStore) -> None:
+    records.add_glyph(GLYPH)
+
+    result = labelling.record_vote(reading(1, "0"), records=records)
+
+    assert result.outcome is labelling.VoteOutcome.LATE
+    assert (records.glyphs[GLYPH].state, records.glyphs[GLYPH].readings) == (UNLABELLED, 0)
+
+
+# --- selection -------------------------------------------------------------------------------------------------
+SHARD_LABELS = np.array([SEVEN] * 20 + [ZERO] * 10 + [CAPITAL_O] * 10, dtype=np.int16)
+
+
+class OneShard:
+    """A glyph store of one training shard: twenty 7s, ten 0s and ten Os, each image holding its offset."""
+
+    def manifest(self) -> ImportManifest:
+        split = SplitInfo(count=len(SHARD_LABELS), shard_sizes=[len(SHARD_LABELS)], per_class=[])
+        return ImportManifest(import_id="unit", source="unit", seed=0, created_at=0, splits={"train": split})
+
+    def labels(self, split: str, shard: int) -> NDArray[np.int16]:
+        return SHARD_LABELS
+
+    def image(self, ref: GlyphRef) -> NDArray[np.uint8]:
+        return np.full((28, 28), ref.offset, dtype=np.uint8)
+
+
+class HardestFirst:
+    """An ensemble that misreads the glyphs at offsets 0-9 (7s) and 20-39 (0s and Os), and reads the rest."""
+
+    def predict(self, images: NDArray[np.uint8]) -> NDArray[np.float32]:
+        probabilities = np.zeros((len(images), charset.NUM_CLASSES), dtype=np.float32)
+        for row, image in enumerate(images):
+            offset = int(image[0, 0])
+            right = int(SHARD_LABELS[offset])
+            misread = offset < 10 or offset >= 20
+            probabilities[row, charset.class_of("X") if misread else right] = 1.0
+        return probabilities
+
+
+def key(offset: int) -> str:
+    return GlyphRef("train", 0, offset).key
+
+
+def scored_and_gold(states: MemoryGlyphVoteStore, challenges: int) -> tuple[list[int], list[int]]:
+    ensemble = HardestFirst()
+    selector = GlyphSelector(OneShard(), np.random.default_rng(0), ensemble=lambda: ensemble, states=states)  # type: ignore[arg-type,return-value]
+    scored: list[int] = []
+    shown_gold: list[int] = []
+    for _ in range(challenges):
+        picks = selector.pick()
+        assert sum(pick.gold for pick in picks) == GOLD_GLYPHS
+        assert len({pick.ref for pick in picks}) == len(picks)  # a gold glyph is never also a scored one
+        scored += [pick.ref.offset for pick in picks if pick.scored]
+        shown_gold += [pick.ref.offset for pick in picks if pick.gold]
+    return scored, shown_gold
+
+
+def test_selection_never_scores_a_glyph_that_people_misread() -> None:
+    # Given hard 7s, two of them misread by people, and 0s and Os, some read right by people, none misread
+    states = MemoryGlyphVoteStore()
+    for offset, state in {3: MISREAD, 4: MISREAD, 21: READ_RIGHT, 33: READ_RIGHT, 25: GOLD}.items():
+        states.add_glyph(key(offset))
+        states.glyphs[key(offset)].state = state
+
+    # When many challenges are picked with the ensemble's preference
+    scored, shown_gold = scored_and_gold(states, 60)
+
+    # Then the misread 7s are never scored, and of the 0s and Os only those people read right are
+    assert 3 not in scored and 4 not in scored
+    assert {offset for offset in scored if offset >= 20} == {21, 33}
+    # And the hard 7s people have not misread are preferred over the easy ones
+    assert sum(offset < 10 for offset in scored) > sum(10 <= offset < 20 for offset in scored)
+    # While gold glyphs of every class are shown, grouped ones included, so that they get readings
+    assert any(lookalikes.grouped(int(SHARD_LABELS[offset])) for offset in shown_gold)
+
+
+def test_without_readings_selection_scores_only_ungrouped_classes() -> None:
+    scored, _ = scored_and_gold(MemoryGlyphVoteStore(), 30)
+
+    assert scored and all(offset < 20 for offset in scored)
