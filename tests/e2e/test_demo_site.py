@@ -7,7 +7,7 @@ import urllib.parse
 import urllib.request
 
 from drcaptcha_ops.demo_site import DemoSiteConfig, create_demo_site
-from tests.e2e.support import Stack, right_answer
+from tests.e2e.support import Stack, proof, right_answer
 
 SIGNUP = {"name": "Grace Hopper", "email": "grace@example.org"}
 
@@ -26,9 +26,8 @@ def pass_token(stack: Stack) -> str:
     query = urllib.parse.urlencode({"sitekey": stack.site.site_key})
     with urllib.request.urlopen(f"{stack.api_url}/v1/challenge?{query}", timeout=10) as reply:
         challenge_id = json.load(reply)["challenge_id"]
-    answer = post_json(
-        f"{stack.api_url}/v1/answer", {"challenge_id": challenge_id, "answer": right_answer(challenge_id)}
-    )
+    body = {"challenge_id": challenge_id, "answer": right_answer(challenge_id), "pow_solution": proof(challenge_id)}
+    answer = post_json(f"{stack.api_url}/v1/answer", body)
     assert answer["success"] is True
     return str(answer["token"])
 

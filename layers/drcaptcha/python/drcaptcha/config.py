@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=60, ge=1, alias="RATE_LIMIT_WINDOW_SECONDS")
     unlabelled_cache_seconds: float = Field(default=30.0, ge=0, alias="UNLABELLED_CACHE_SECONDS")
     sites_cache_seconds: float = Field(default=60.0, ge=0, alias="SITES_CACHE_SECONDS")
+    # The proof of work's base difficulty (leading zero bits) of a site that sets none (drcaptcha/pow.py).
+    pow_default_difficulty: int = Field(default=16, ge=0, le=28, alias="POW_DEFAULT_DIFFICULTY")
     glyph_pool_refresh_seconds: float = Field(default=600.0, ge=0, alias="GLYPH_POOL_REFRESH_SECONDS")
 
     # The GPU training job on AWS Batch (template.yaml: TrainingJobQueue, TrainingJobDefinition).
