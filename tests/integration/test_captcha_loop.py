@@ -93,7 +93,7 @@ def test_a_challenge_mixes_three_scored_and_three_unlabelled_glyphs_and_reveals_
     assert {glyph for glyph, label in zip(item.glyph_ids, item.expected, strict=True) if label == REMOVED} <= set(
         stack.unlabelled
     )
-    assert set(challenge.body) == {"challenge_id", "image", "length", "expires_in", "pow", "path"}
+    assert set(challenge.body) == {"challenge_id", "image", "length", "expires_in", "pow", "path", "accessible_path"}
     assert challenge.body["pow"] == {"algorithm": "SHA-256", "salt": item.challenge_id, "difficulty": 4}
     reply_text = json.dumps(challenge.body)
     assert not any(glyph_id in reply_text for glyph_id in item.glyph_ids)

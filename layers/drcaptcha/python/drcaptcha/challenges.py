@@ -163,6 +163,7 @@ def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str, *, accessible: b
         expires_in=settings.challenge_ttl_seconds,
         pow=ProofOfWork(salt=challenge.challenge_id, difficulty=difficulty),
         path=ACCESSIBLE_PATH if accessible else GLYPHS_PATH,
+        accessible_path=site.accessible,
     )
 
 

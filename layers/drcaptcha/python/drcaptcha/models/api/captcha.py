@@ -55,6 +55,7 @@ class ChallengeResponse(BaseModel):
     expires_in: int = Field(description="seconds left to answer")
     pow: ProofOfWork
     path: str = Field(default=GLYPHS_PATH, description="`glyphs`, or `accessible` (proof of work only)")
+    accessible_path: bool = Field(default=False, description="whether the site offers the accessible path")
 
 
 class AnswerRequest(BaseModel):
