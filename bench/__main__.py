@@ -34,6 +34,7 @@ BENCHMARKS = {
     # Rewrites the lookalike table and the widget's hint from the committed confusion matrix and the readings.
     "lookalikes": ["bench.derive_lookalikes"],
     "readings": ["bench.bench_readings"],
+    "pow": ["bench.bench_pow"],
 }
 
 

@@ -24,16 +24,18 @@ from typing import Final
 from drcaptcha import warm
 
 ALGORITHM: Final = "SHA-256"
-# Bits a visitor's browser proves by default: about 65,000 hashes (docs/BENCHMARKS.md, "Proof of work").
-DEFAULT_DIFFICULTY: Final = 16
+# Bits a visitor's browser proves by default: 8,192 hashes on average, about 1 s on a low-end phone through Web
+# Crypto (docs/BENCHMARKS.md, "Proof of work").
+DEFAULT_DIFFICULTY: Final = 13
 MAX_DIFFICULTY: Final = 28
-# The accessible path proves this many bits more than the site's base: a few seconds in a browser, no glyphs.
-ACCESSIBLE_EXTRA_BITS: Final = 4
+# The accessible path proves this many bits more than the site's base (8x the work): a few seconds, no glyphs.
+ACCESSIBLE_EXTRA_BITS: Final = 3
 # A client's own recent traffic raises its difficulty beyond these allowances: one bit per failed answer past
-# the free ones, and one bit per doubling of its challenges past the free ones, at most MAX_EXTRA_BITS (256x).
+# the free ones, and one bit per doubling of its challenges past the free ones, at most MAX_EXTRA_BITS (16x: a few
+# seconds in a browser, docs/BENCHMARKS.md).
 FREE_FAILURES: Final = 2
 FREE_REQUESTS: Final = 10
-MAX_EXTRA_BITS: Final = 8
+MAX_EXTRA_BITS: Final = 4
 MAX_NONCE_LENGTH: Final = 20
 NONCE_PATTERN: Final = rf"^[0-9]{{1,{MAX_NONCE_LENGTH}}}$"
 
