@@ -91,7 +91,8 @@ def test_the_widget_has_no_serious_or_critical_violation_in_any_state(stack: Sta
         """() => {
           const later = {sitekey: "dc_site_waiting1", execution: "execute"};
           const dark = {sitekey: "dc_site_darktheme", theme: "dark", execution: "execute"};
-          for (const [id, options] of [["no-key", {}], ["later", later], ["dark", dark]]) {
+          const german = {sitekey: "dc_site_german01", language: "de", execution: "execute"};
+          for (const [id, options] of [["no-key", {}], ["later", later], ["dark", dark], ["german", german]]) {
             const div = document.createElement("div");
             div.id = id;
             document.querySelector("form").appendChild(div);
@@ -100,7 +101,9 @@ def test_the_widget_has_no_serious_or_critical_violation_in_any_state(stack: Sta
         }"""
     )
     expect(page.locator(f"#no-key {WIDGET}")).to_have_attribute("data-state", "error")
-    for selector in ("#no-key", "#later", "#dark"):
+    expect(page.locator("#german .drcaptcha-verify")).to_have_text("Prüfen")
+    assert page.get_attribute(f"#german {WIDGET}", "lang") == "de"
+    for selector in ("#no-key", "#later", "#dark", "#german"):
         assert violations(page, selector) == [], selector
 
 
@@ -130,6 +133,8 @@ def test_the_accessible_path_passes_and_signs_up_with_the_keyboard_alone(stack: 
     token_challenge = answered.value.request.post_data_json["challenge_id"]
     assert stored_challenge(token_challenge).glyph_ids == []
     assert violations(page, WIDGET) == [], "verified on the accessible path"
+    # And the demo site, which renders the widget through drcaptcha.render, heard of it through its callback
+    expect(page.locator("#captcha-note")).to_have_text("Captcha passed: you can send the form.")
 
     # When the visitor tabs on to the submit button and presses Enter
     for _ in range(6):
