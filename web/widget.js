@@ -184,8 +184,9 @@
 
   var workerSource = null;
 
-  // Solve in a worker when one can start; otherwise (a CSP without blob: workers) on the page.
-  function solve(salt, bits) {
+  // Solve in a worker when one can start; otherwise (a CSP without blob: workers) on the page. `holder.worker` lets
+  // the widget stop the work of a challenge it has left.
+  function solve(salt, bits, holder) {
     if (!bits) {
       return Promise.resolve({ nonce: "0", hashes: 0, ms: 0 });
     }
@@ -200,6 +201,9 @@
       if (!worker) {
         solvePow(salt, bits).then(resolve);
         return;
+      }
+      if (holder) {
+        holder.worker = worker;
       }
       worker.onmessage = function (event) {
         worker.terminate();
@@ -397,8 +401,8 @@
     var widget = this;
     var t = this.text;
     window.clearTimeout(this.timer);
+    this.stopWork();
     this.challenge = null;
-    this.work = null;
     this.response.value = "";
     this.input.value = "";
     this.input.disabled = false;
@@ -430,7 +434,8 @@
     var length = Number(challenge.length) || 0;
     this.challenge = challenge;
     this.cantRead.hidden = !challenge.accessible_path;
-    this.work = solve(challenge.pow.salt, Number(challenge.pow.difficulty) || 0);
+    this.solver = {};
+    this.work = solve(challenge.pow.salt, Number(challenge.pow.difficulty) || 0, this.solver);
     var seconds = Number(challenge.expires_in) || 0;
     this.deadline = seconds > 0 ? Date.now() + seconds * 1000 : 0;
     if (seconds > 0) {
@@ -450,8 +455,17 @@
     this.setState(notice ? "failed" : "ready", notice ? notice + " " + prompt : prompt);
   };
 
+  Widget.prototype.stopWork = function () {
+    if (this.solver && this.solver.worker) {
+      this.solver.worker.terminate();
+    }
+    this.solver = null;
+    this.work = null;
+  };
+
   Widget.prototype.expire = function () {
     window.clearTimeout(this.timer);
+    this.stopWork();
     this.challenge = null;
     this.verifyButton.disabled = true;
     this.showGlyphs(true);
@@ -566,6 +580,7 @@
 
   Widget.prototype.remove = function () {
     window.clearTimeout(this.timer);
+    this.stopWork();
     this.challenge = null;
     this.box.remove();
     delete this.container.drcaptcha;

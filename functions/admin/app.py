@@ -118,7 +118,11 @@ def stats() -> CrowdStats:
     return admins.crowd_stats()
 
 
-@app.post("/admin/sites", summary="Register a site: its key, its secret (shown once) and its proof-of-work settings")
+@app.post(
+    "/admin/sites",
+    summary="Register a site: its key, its secret (shown once) and its proof-of-work settings",
+    responses={201: {"description": "the new site", "content": {"application/json": {"model": NewSiteResponse}}}},
+)
 def create_site(body: CreateSiteRequest) -> Response[str]:
     new = sites.create_site(body.domain, pow_difficulty=body.pow_difficulty, accessible=body.accessible)
     reply = NewSiteResponse(
