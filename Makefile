@@ -59,14 +59,24 @@ clean:
 WEB_VENDOR := web/vendor/swagger-ui
 WEB_VENDOR_FILES := swagger-ui-bundle.js swagger-ui.css LICENSE
 
+# axe-core, which the browser tests inject into every page and the widget in each state (tests/e2e/test_a11y.py);
+# vendored the same way; the tests add it to the page from this file, and no page of the site loads it.
+AXE_VENDOR := web/vendor/axe-core
+
 .PHONY: web-vendor
-web-vendor: $(WEB_VENDOR)/swagger-ui-bundle.js
+web-vendor: $(WEB_VENDOR)/swagger-ui-bundle.js $(AXE_VENDOR)/axe.min.js
 
 $(WEB_VENDOR)/swagger-ui-bundle.js:
 	@command -v npm >/dev/null || { echo "make: npm not found; install it (apt-get install npm)"; exit 1; }
 	npm install --no-audit --no-fund --silent --prefix .web-build swagger-ui-dist@5
 	mkdir -p $(WEB_VENDOR)
 	cd .web-build/node_modules/swagger-ui-dist && cp $(WEB_VENDOR_FILES) $(CURDIR)/$(WEB_VENDOR)/
+
+$(AXE_VENDOR)/axe.min.js:
+	@command -v npm >/dev/null || { echo "make: npm not found; install it (apt-get install npm)"; exit 1; }
+	npm install --no-audit --no-fund --silent --prefix .web-build axe-core@4
+	mkdir -p $(AXE_VENDOR)
+	cd .web-build/node_modules/axe-core && cp axe.min.js LICENSE $(CURDIR)/$(AXE_VENDOR)/
 
 # Bootstrap LocalStack (infra/localstack/compose.yaml) from the template, then run the integration suite there.
 LOCALSTACK_URL ?= http://localhost:4566

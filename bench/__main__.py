@@ -36,6 +36,7 @@ BENCHMARKS = {
     "lookalikes": ["bench.derive_lookalikes"],
     "readings": ["bench.bench_readings"],
     "people": ["bench.bench_people"],
+    "pow": ["bench.bench_pow"],
 }
 
 

@@ -31,11 +31,12 @@ CLIENT_ARGUMENTS: dict[str, Any] = {
 
 
 def boto3_fresh_session(service: str) -> Any:
-    return boto3.session.Session().client(service, **CLIENT_ARGUMENTS)
+    return boto3.session.Session().client(service, **CLIENT_ARGUMENTS)  # type: ignore[call-overload]
 
 
 def boto3_shared_loader(service: str) -> Any:
-    return boto3.session.Session(botocore_session=aws.botocore_session()).client(service, **CLIENT_ARGUMENTS)
+    session = boto3.session.Session(botocore_session=aws.botocore_session())
+    return session.client(service, **CLIENT_ARGUMENTS)  # type: ignore[call-overload]
 
 
 def pynamodb_fresh_session(service: str) -> Any:

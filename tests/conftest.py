@@ -13,6 +13,9 @@ from drcaptcha_ops.emulator import Emulator, attached_stack, running_emulator
 from tests.fixtures.glyph_data import EMNIST_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Every test client solves the proof of work (drcaptcha.pow.solve), at a difficulty that keeps the suite fast
+# (16 hashes on average); tests of the difficulty itself set their own. Subprocesses (the gateway) inherit it.
+os.environ.setdefault("POW_DEFAULT_DIFFICULTY", "4")
 
 
 @pytest.fixture(autouse=True)

@@ -3,17 +3,26 @@
  *
  *   <div class="drcaptcha" data-sitekey="dc_site_..."></div>
  *
- * The widget shows a challenge, checks the typed answer with POST /v1/answer, and on a pass puts the single-use
- * token in a hidden `drcaptcha-response` field of the form (as reCAPTCHA's g-recaptcha-response and Turnstile's
- * cf-turnstile-response do). The site's server then redeems that token with POST /v1/siteverify.
+ * or renders it explicitly (as with Turnstile and reCAPTCHA):
  *
- * Options (data- attributes on the div):
- *   data-sitekey   the site's public key (required)
- *   data-api       the API's base URL; by default the origin this script was loaded from
- *   data-callback  the name of a global function called with the token after a pass
- *   data-expired-callback  the name of a global function called when a pass token lapses unused
+ *   var id = drcaptcha.render(element, {sitekey, callback, "expired-callback", "error-callback", theme, language,
+ *                                       action, cData, execution: "render" | "execute", api});
+ *   drcaptcha.reset(id); drcaptcha.getResponse(id); drcaptcha.remove(id); drcaptcha.execute(id);
  *
- * No framework, no external requests: the styles are injected from this file.
+ * The widget shows a challenge, solves its proof of work in a Web Worker with Web Crypto while the visitor reads
+ * (docs/DESIGN.md, "Proof of work"), checks the typed answer with POST /v1/answer, and on a pass puts the
+ * single-use token in a hidden `drcaptcha-response` field of the form (as Turnstile's cf-turnstile-response). The
+ * site's server then redeems that token with POST /v1/siteverify, which returns `action`, `cdata` and
+ * `metadata.path` ("glyphs", or "accessible" for the proof-of-work-only path that "I can't read these characters"
+ * starts, where the site allows it).
+ *
+ * Implicit rendering reads the same options from data- attributes: data-sitekey, data-api, data-callback,
+ * data-expired-callback, data-error-callback (names of global functions), data-theme (light, dark, auto),
+ * data-language (en, de, fr, es; default navigator.language), data-action, data-cdata, data-execution.
+ *
+ * No framework, no external requests, no eval and no inline script: the styles are injected from this file, and
+ * the worker runs this file's own solver from a blob: URL (where a page's CSP forbids blob: workers, the same
+ * solver runs on the page, between frames).
  */
 (function () {
   "use strict";
@@ -26,41 +35,190 @@
   // from layers/drcaptcha/python/drcaptcha/lookalikes.json: do not edit by hand.
   var EQUIVALENCE_HINT = "0, O and o count as the same; so do 1, I, L, i and l; so do 5, S and s; so do 9 and q; so do F and f.";
 
+  var TEXT = {
+    en: {
+      title: "Human check", loadingAlt: "Loading a captcha image", alt: "Captcha image: {n} handwritten characters",
+      label: "Type the characters in the image", verify: "Verify", newImage: "New image", newImageLabel: "Get a new image",
+      cantRead: "I can’t read these characters", loading: "Loading a new image…",
+      prompt: "Type the {n} characters you see, then press Enter or Verify.", checking: "Checking…",
+      working: "Checking your browser without characters. This takes a few seconds…",
+      verified: "Verified. You can send the form now.", wrong: "That was not right, so here is a new image.",
+      typeAll: "Type all {n} characters (you typed {m}).",
+      expired: "This challenge has expired. Choose “New image” to get another one.",
+      tokenExpired: "Your verification expired before the form was sent. Choose “New image” to verify again.",
+      noKey: "This captcha has no site key, so it cannot load.", loadFailed: "Could not load a captcha: {r}. Try a new image.",
+      offline: "Could not reach the captcha service. Check your connection and try again.",
+      checkFailed: "Could not check the answer: {r}.", status: "the service answered {r}", waiting: "Ready when you are."
+    },
+    de: {
+      title: "Menschen-Check", loadingAlt: "Captcha-Bild wird geladen", alt: "Captcha-Bild: {n} handgeschriebene Zeichen",
+      label: "Geben Sie die Zeichen im Bild ein", verify: "Prüfen", newImage: "Neues Bild", newImageLabel: "Ein neues Bild holen",
+      cantRead: "Ich kann diese Zeichen nicht lesen", loading: "Ein neues Bild wird geladen…",
+      prompt: "Geben Sie die {n} Zeichen ein, dann Enter oder „Prüfen“.", checking: "Wird geprüft…",
+      working: "Ihr Browser wird ohne Zeichen geprüft. Das dauert einige Sekunden…",
+      verified: "Bestätigt. Sie können das Formular jetzt senden.", wrong: "Das war nicht richtig, hier ist ein neues Bild.",
+      typeAll: "Geben Sie alle {n} Zeichen ein (Sie haben {m} eingegeben).",
+      expired: "Diese Aufgabe ist abgelaufen. Wählen Sie „Neues Bild“.",
+      tokenExpired: "Ihre Bestätigung ist abgelaufen. Wählen Sie „Neues Bild“, um sie zu erneuern.",
+      noKey: "Diesem Captcha fehlt der Site-Key.", loadFailed: "Das Captcha konnte nicht geladen werden: {r}.",
+      offline: "Der Captcha-Dienst ist nicht erreichbar. Prüfen Sie Ihre Verbindung.",
+      checkFailed: "Die Antwort konnte nicht geprüft werden: {r}.", status: "Antwort {r}", waiting: "Bereit."
+    },
+    fr: {
+      title: "Vérification humaine", loadingAlt: "Chargement de l’image", alt: "Image captcha : {n} caractères manuscrits",
+      label: "Saisissez les caractères de l’image", verify: "Vérifier", newImage: "Nouvelle image", newImageLabel: "Obtenir une nouvelle image",
+      cantRead: "Je ne peux pas lire ces caractères", loading: "Chargement d’une nouvelle image…",
+      prompt: "Saisissez les {n} caractères, puis Entrée ou Vérifier.", checking: "Vérification…",
+      working: "Vérification de votre navigateur sans caractères. Cela prend quelques secondes…",
+      verified: "Vérifié. Vous pouvez envoyer le formulaire.", wrong: "Ce n’était pas correct, voici une nouvelle image.",
+      typeAll: "Saisissez les {n} caractères (vous en avez saisi {m}).",
+      expired: "Ce défi a expiré. Choisissez « Nouvelle image ».",
+      tokenExpired: "Votre vérification a expiré. Choisissez « Nouvelle image » pour recommencer.",
+      noKey: "Ce captcha n’a pas de clé de site.", loadFailed: "Impossible de charger le captcha : {r}.",
+      offline: "Le service captcha est injoignable. Vérifiez votre connexion.",
+      checkFailed: "Impossible de vérifier la réponse : {r}.", status: "réponse {r}", waiting: "Prêt."
+    },
+    es: {
+      title: "Verificación humana", loadingAlt: "Cargando la imagen", alt: "Imagen captcha: {n} caracteres manuscritos",
+      label: "Escriba los caracteres de la imagen", verify: "Verificar", newImage: "Nueva imagen", newImageLabel: "Obtener una nueva imagen",
+      cantRead: "No puedo leer estos caracteres", loading: "Cargando una nueva imagen…",
+      prompt: "Escriba los {n} caracteres y pulse Intro o Verificar.", checking: "Comprobando…",
+      working: "Comprobando su navegador sin caracteres. Tarda unos segundos…",
+      verified: "Verificado. Ya puede enviar el formulario.", wrong: "No era correcto; aquí tiene una nueva imagen.",
+      typeAll: "Escriba los {n} caracteres (ha escrito {m}).",
+      expired: "Este desafío ha caducado. Elija «Nueva imagen».",
+      tokenExpired: "Su verificación caducó. Elija «Nueva imagen» para verificar de nuevo.",
+      noKey: "Este captcha no tiene clave de sitio.", loadFailed: "No se pudo cargar el captcha: {r}.",
+      offline: "No se puede contactar con el servicio. Compruebe su conexión.",
+      checkFailed: "No se pudo comprobar la respuesta: {r}.", status: "respuesta {r}", waiting: "Listo."
+    }
+  };
+
   // document.currentScript exists only while the script first runs, so the default API origin is read now.
   var currentScript = document.currentScript;
   var scriptOrigin = currentScript && currentScript.src ? new URL(currentScript.src, window.location.href).origin : window.location.origin;
   var widgetCount = 0;
+  var widgets = {};
 
   var STYLES = [
     // A percentage width lets a narrow host (a 360 px phone, a grid cell) shrink the widget below 22rem.
     ".drcaptcha{min-width:0;max-width:100%}",
     ".drcaptcha-box{box-sizing:border-box;width:100%;max-width:22rem;padding:.75rem;border:1px solid #8a8f98;",
     "border-radius:.5rem;background:#f7f8fa;color:#1d2228;font:15px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif}",
+    ".drcaptcha-box[data-theme=dark]{background:#1d2228;color:#eef0f3;border-color:#6b717b}",
     ".drcaptcha-box *{box-sizing:border-box}",
     ".drcaptcha-title{margin:0 0 .5rem;font-weight:600;font-size:1rem}",
     ".drcaptcha-image{display:block;width:100%;height:auto;min-height:3rem;background:#fff;border:1px solid #c5c9d0;",
     "border-radius:.25rem;image-rendering:auto}",
-    ".drcaptcha-image[hidden]{display:none}",
+    ".drcaptcha-box [hidden]{display:none}",
     ".drcaptcha-label{display:block;margin:.5rem 0 .25rem;font-size:.9rem}",
-    ".drcaptcha-hint{margin:0 0 .35rem;font-size:.85rem;color:#3d434b}",
+    ".drcaptcha-hint{margin:0 0 .35rem;font-size:.85rem;color:inherit}",
     ".drcaptcha-row{display:flex;flex-wrap:wrap;gap:.5rem}",
     ".drcaptcha-input{flex:1 1 8rem;min-width:0;padding:.45rem .55rem;font:inherit;font-size:1.1rem;letter-spacing:.15em;",
-    "border:1px solid #6b717b;border-radius:.25rem;background:#fff;color:inherit}",
+    "border:1px solid #6b717b;border-radius:.25rem;background:#fff;color:#1d2228}",
     ".drcaptcha-button{flex:0 0 auto;padding:.45rem .8rem;font:inherit;border:1px solid #1a4f9c;border-radius:.25rem;",
     "background:#1f5fbf;color:#fff;cursor:pointer}",
     ".drcaptcha-button.drcaptcha-secondary{background:#fff;color:#1a4f9c}",
+    ".drcaptcha-link{margin-top:.5rem;padding:0;border:0;background:none;color:inherit;font:inherit;font-size:.9rem;",
+    "text-decoration:underline;cursor:pointer}",
     ".drcaptcha-button[disabled]{opacity:.55;cursor:default}",
     ".drcaptcha-box :focus-visible{outline:3px solid #e59400;outline-offset:2px}",
     ".drcaptcha-input:focus{outline:3px solid #e59400;outline-offset:1px}",
     ".drcaptcha-status{min-height:1.4em;margin:.5rem 0 0;font-size:.92rem}",
+    ".drcaptcha-box[data-state=checking] .drcaptcha-status::before{content:'';display:inline-block;width:.8em;height:.8em;",
+    "margin-right:.4em;border:2px solid currentColor;border-right-color:transparent;border-radius:50%;",
+    "animation:drcaptcha-spin .8s linear infinite}",
+    "@keyframes drcaptcha-spin{to{transform:rotate(360deg)}}",
+    "@media (prefers-reduced-motion:reduce){.drcaptcha-box *,.drcaptcha-box *::before{animation:none!important;transition:none!important}}",
     ".drcaptcha-box[data-state=error] .drcaptcha-status,.drcaptcha-box[data-state=failed] .drcaptcha-status{color:#a4161a}",
+    ".drcaptcha-box[data-theme=dark][data-state=error] .drcaptcha-status,.drcaptcha-box[data-theme=dark][data-state=failed] .drcaptcha-status{color:#ffb4b4}",
     ".drcaptcha-box[data-state=expired] .drcaptcha-status{color:#8a4b00;font-weight:600}",
+    ".drcaptcha-box[data-theme=dark][data-state=expired] .drcaptcha-status{color:#ffd08a}",
     ".drcaptcha-box[data-state=expired] .drcaptcha-image{opacity:.35}",
-    ".drcaptcha-box[data-state=verified]{border-color:#2b7a3d;background:#eef8f0}",
-    ".drcaptcha-box[data-state=verified] .drcaptcha-status{color:#1e6b31;font-weight:600}",
-    ".drcaptcha-visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}"
+    ".drcaptcha-box[data-state=verified]{border-color:#2b7a3d;background:#eef8f0;color:#1d2228}",
+    ".drcaptcha-box[data-state=verified] .drcaptcha-status{color:#1e6b31;font-weight:600}"
   ].join("\n");
 
+  // --- proof of work: the first decimal nonce whose SHA-256(salt ":" nonce) has `bits` leading zero bits -------
+  // Runs in the worker (from this function's own source) or, where no worker may start, on the page.
+  function solvePow(salt, bits) {
+    var encoder = new TextEncoder();
+    var prefix = salt + ":";
+    var next = 0;
+    var batch = 256;
+    var started = Date.now();
+    function zeros(buffer) {
+      var bytes = new Uint8Array(buffer);
+      for (var i = 0; i < bytes.length; i++) {
+        if (bytes[i] !== 0) {
+          return i * 8 + Math.clz32(bytes[i]) - 24;
+        }
+      }
+      return bytes.length * 8;
+    }
+    function round() {
+      var digests = [];
+      for (var i = 0; i < batch; i++) {
+        digests.push(crypto.subtle.digest("SHA-256", encoder.encode(prefix + (next + i))));
+      }
+      return Promise.all(digests).then(function (done) {
+        for (var i = 0; i < done.length; i++) {
+          if (zeros(done[i]) >= bits) {
+            return { nonce: String(next + i), hashes: next + i + 1, ms: Date.now() - started };
+          }
+        }
+        next += batch;
+        return round();
+      });
+    }
+    return round();
+  }
+
+  function workerMain() {
+    self.onmessage = function (event) {
+      solvePow(event.data.salt, event.data.bits).then(function (result) {
+        self.postMessage(result);
+      });
+    };
+  }
+
+  var workerSource = null;
+
+  // Solve in a worker when one can start; otherwise (a CSP without blob: workers) on the page. `holder.worker` lets
+  // the widget stop the work of a challenge it has left.
+  function solve(salt, bits, holder) {
+    if (!bits) {
+      return Promise.resolve({ nonce: "0", hashes: 0, ms: 0 });
+    }
+    return new Promise(function (resolve) {
+      var worker = null;
+      try {
+        workerSource = workerSource || URL.createObjectURL(new Blob([solvePow.toString() + "(" + workerMain.toString() + ")();"], { type: "text/javascript" }));
+        worker = new Worker(workerSource);
+      } catch (refused) {
+        worker = null;
+      }
+      if (!worker) {
+        solvePow(salt, bits).then(resolve);
+        return;
+      }
+      if (holder) {
+        holder.worker = worker;
+      }
+      worker.onmessage = function (event) {
+        worker.terminate();
+        resolve(event.data);
+      };
+      worker.onerror = function (event) {
+        event.preventDefault();
+        worker.terminate();
+        solvePow(salt, bits).then(resolve);
+      };
+      worker.postMessage({ salt: salt, bits: bits });
+    });
+  }
+
+  // --- the widget -------------------------------------------------------------------------------------------------
   function injectStyles() {
     if (document.getElementById("drcaptcha-styles")) {
       return;
@@ -82,9 +240,26 @@
     return node;
   }
 
-  function globalFunction(name) {
-    var candidate = name ? window[name] : null;
+  function fill(template, values) {
+    return template.replace(/\{(\w)\}/g, function (whole, name) {
+      return values[name];
+    });
+  }
+
+  function callable(value) {
+    var candidate = typeof value === "string" ? window[value] : value;
     return typeof candidate === "function" ? candidate : null;
+  }
+
+  function language(asked) {
+    var wanted = [asked].concat(navigator.languages || [navigator.language]);
+    for (var i = 0; i < wanted.length; i++) {
+      var code = String(wanted[i] || "").slice(0, 2).toLowerCase();
+      if (TEXT[code]) {
+        return code;
+      }
+    }
+    return "en";
   }
 
   // The API's error shapes: {"error-codes": [...]} (siteverify style) or {"error": {code, message}}.
@@ -92,80 +267,81 @@
     if (body && Array.isArray(body["error-codes"])) {
       return body["error-codes"];
     }
-    if (body && body.error && body.error.code) {
-      return [body.error.code];
-    }
-    return [];
+    return body && body.error && body.error.code ? [body.error.code] : [];
   }
 
-  function errorMessage(body, fallback) {
-    return body && body.error && body.error.message ? body.error.message : fallback;
+  function reason(reply) {
+    var body = reply.body;
+    return body && body.error && body.error.message ? body.error.message : reply.status;
   }
 
-  function Widget(container) {
-    widgetCount += 1;
-    var id = "drcaptcha-" + widgetCount;
-    this.container = container;
-    this.siteKey = container.getAttribute("data-sitekey") || "";
-    this.api = (container.getAttribute("data-api") || scriptOrigin).replace(/\/+$/, "");
-    this.challenge = null;
-    this.deadline = 0;
-    this.challengeTimer = null;
-    this.tokenTimer = null;
-    this.busy = false;
-    this.build(id);
-    this.load("");
-  }
-
-  Widget.prototype.build = function (id) {
-    var box = element("div", { class: "drcaptcha-box", role: "group", "aria-labelledby": id + "-title", "data-state": "loading" });
-    var title = element("p", { class: "drcaptcha-title", id: id + "-title" }, "Human check");
-    var image = element("img", {
-      class: "drcaptcha-image",
-      alt: "Loading a captcha image",
-      width: "300",
-      height: "80",
-      draggable: "false"
+  function optionsOf(container) {
+    var options = {};
+    ["sitekey", "api", "callback", "expired-callback", "error-callback", "theme", "language", "action", "cdata", "execution"].forEach(function (name) {
+      var value = container.getAttribute("data-" + name);
+      if (value !== null) {
+        options[name === "cdata" ? "cData" : name] = value;
+      }
     });
-    var label = element("label", { class: "drcaptcha-label", for: id + "-input" }, "Type the characters in the image");
+    return options;
+  }
+
+  function Widget(container, options) {
+    widgetCount += 1;
+    this.id = "drcaptcha-" + widgetCount;
+    this.container = container;
+    this.options = options;
+    this.text = TEXT[language(options.language)];
+    this.siteKey = options.sitekey || "";
+    this.api = (options.api || scriptOrigin).replace(/\/+$/, "");
+    this.challenge = null;
+    this.work = null;
+    this.deadline = 0;
+    this.timer = null;
+    this.busy = false;
+    this.build();
+    if (options.execution !== "execute") {
+      this.load("");
+    } else {
+      this.setState("ready", this.text.waiting);
+    }
+  }
+
+  Widget.prototype.build = function () {
+    var id = this.id;
+    var t = this.text;
+    var theme = this.options.theme === "dark" || (this.options.theme === "auto" && window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches) ? "dark" : "light";
+    var box = element("div", { class: "drcaptcha-box", role: "group", "aria-labelledby": id + "-title", "data-state": "loading", "data-theme": theme, lang: language(this.options.language) });
+    var image = element("img", { class: "drcaptcha-image", alt: t.loadingAlt, width: "300", height: "80", draggable: "false" });
+    var label = element("label", { class: "drcaptcha-label", for: id + "-input" }, t.label);
     // Visible, and read out with the input (aria-describedby): a visitor need not guess between 0 and O.
     var hint = element("p", { class: "drcaptcha-hint", id: id + "-hint" }, EQUIVALENCE_HINT);
     var row = element("div", { class: "drcaptcha-row" });
     var input = element("input", {
-      id: id + "-input",
-      class: "drcaptcha-input",
-      type: "text",
-      inputmode: "text",
-      autocomplete: "off",
-      autocapitalize: "off",
-      autocorrect: "off",
-      spellcheck: "false",
-      "aria-describedby": (EQUIVALENCE_HINT ? id + "-hint " : "") + id + "-status",
-      "data-form-type": "other"
+      id: id + "-input", class: "drcaptcha-input", type: "text", inputmode: "text", autocomplete: "off", autocapitalize: "off",
+      autocorrect: "off", spellcheck: "false", "aria-describedby": id + "-hint " + id + "-status", "data-form-type": "other"
     });
-    var verify = element("button", { type: "button", class: "drcaptcha-button drcaptcha-verify" }, "Verify");
-    var refresh = element("button", {
-      type: "button",
-      class: "drcaptcha-button drcaptcha-secondary drcaptcha-refresh",
-      "aria-label": "Get a new image"
-    }, "New image");
+    var verify = element("button", { type: "button", class: "drcaptcha-button drcaptcha-verify" }, t.verify);
+    var refresh = element("button", { type: "button", class: "drcaptcha-button drcaptcha-secondary drcaptcha-refresh", "aria-label": t.newImageLabel }, t.newImage);
+    var cantRead = element("button", { type: "button", class: "drcaptcha-link drcaptcha-accessible", hidden: "" }, t.cantRead);
     var status = element("p", { class: "drcaptcha-status", id: id + "-status", role: "status", "aria-live": "polite" });
     var response = element("input", { type: "hidden", name: RESPONSE_FIELD, value: "" });
 
-    row.appendChild(input);
-    row.appendChild(verify);
-    row.appendChild(refresh);
-    var children = EQUIVALENCE_HINT ? [title, image, label, hint, row, status, response] : [title, image, label, row, status, response];
-    children.forEach(function (child) {
+    [input, verify, refresh].forEach(function (child) {
+      row.appendChild(child);
+    });
+    [element("p", { class: "drcaptcha-title", id: id + "-title" }, t.title), image, label, hint, row, cantRead, status, response].forEach(function (child) {
       box.appendChild(child);
     });
     this.container.appendChild(box);
 
     this.box = box;
     this.image = image;
+    this.glyphParts = [image, label, hint, input, verify];
     this.input = input;
     this.verifyButton = verify;
     this.refreshButton = refresh;
+    this.cantRead = cantRead;
     this.status = status;
     this.response = response;
 
@@ -176,6 +352,9 @@
     refresh.addEventListener("click", function () {
       widget.load("");
       widget.input.focus();
+    });
+    cantRead.addEventListener("click", function () {
+      widget.load("", true);
     });
     // Enter checks the answer; it must not submit the host form before there is a token.
     input.addEventListener("keydown", function (event) {
@@ -191,9 +370,10 @@
     this.status.textContent = message;
   };
 
-  Widget.prototype.clearTimers = function () {
-    window.clearTimeout(this.challengeTimer);
-    window.clearTimeout(this.tokenTimer);
+  Widget.prototype.showGlyphs = function (shown) {
+    this.glyphParts.forEach(function (part) {
+      part.hidden = !shown;
+    });
   };
 
   Widget.prototype.request = function (path, options) {
@@ -210,73 +390,94 @@
     });
   };
 
-  // `notice` is shown with the new image: why a new one was needed (a wrong answer, an expired one).
-  Widget.prototype.load = function (notice) {
+  Widget.prototype.fail = function (message, code) {
+    this.setState("error", message);
+    this.notify("error-callback", code);
+  };
+
+  // `notice` is shown with the new image: why a new one was needed (a wrong answer, an expired one). `accessible`
+  // asks for the proof-of-work-only path, which is answered as soon as the work is done.
+  Widget.prototype.load = function (notice, accessible) {
     var widget = this;
-    this.clearTimers();
+    var t = this.text;
+    window.clearTimeout(this.timer);
+    this.stopWork();
     this.challenge = null;
     this.response.value = "";
     this.input.value = "";
     this.input.disabled = false;
     this.verifyButton.disabled = true;
-    this.setState(notice ? this.box.getAttribute("data-state") : "loading", notice || "Loading a new image…");
+    this.showGlyphs(!accessible);
+    this.setState(notice ? this.box.getAttribute("data-state") : accessible ? "checking" : "loading", notice || (accessible ? t.working : t.loading));
     if (!this.siteKey) {
-      this.setState("error", "This captcha has no data-sitekey, so it cannot load.");
+      this.fail(t.noKey, "missing-sitekey");
       return Promise.resolve();
     }
-    return this.request("/v1/challenge?sitekey=" + encodeURIComponent(this.siteKey), { method: "GET", credentials: "omit" })
+    var query = "/v1/challenge?sitekey=" + encodeURIComponent(this.siteKey) + (accessible ? "&path=accessible" : "");
+    return this.request(query, { method: "GET", credentials: "omit" })
       .then(function (reply) {
         var body = reply.body;
-        if (!reply.ok || !body || !body.challenge_id || !body.image) {
-          widget.setState("error", "Could not load a captcha: " + errorMessage(body, "the service answered " + reply.status) + ". Try a new image.");
+        if (!reply.ok || !body || !body.challenge_id || !body.pow || (!accessible && !body.image)) {
+          widget.fail(fill(t.loadFailed, { r: reason(reply) }), errorCodes(body)[0] || "challenge-failed");
           return;
         }
         widget.show(body, notice);
       })
       .catch(function () {
-        widget.setState("error", "Could not reach the captcha service. Check your connection and try a new image.");
+        widget.fail(t.offline, "network-error");
       });
   };
 
   Widget.prototype.show = function (challenge, notice) {
     var widget = this;
-    var length = Number(challenge.length) || 6;
+    var t = this.text;
+    var length = Number(challenge.length) || 0;
     this.challenge = challenge;
-    this.image.src = challenge.image;
-    this.image.alt = "Captcha image: " + length + " handwritten characters";
-    this.input.maxLength = length;
-    this.input.setAttribute("maxlength", String(length));
-    this.verifyButton.disabled = false;
+    this.cantRead.hidden = !challenge.accessible_path;
+    this.solver = {};
+    this.work = solve(challenge.pow.salt, Number(challenge.pow.difficulty) || 0, this.solver);
     var seconds = Number(challenge.expires_in) || 0;
+    this.deadline = seconds > 0 ? Date.now() + seconds * 1000 : 0;
     if (seconds > 0) {
-      this.deadline = Date.now() + seconds * 1000;
-      this.challengeTimer = window.setTimeout(function () {
+      this.timer = window.setTimeout(function () {
         widget.expire();
       }, seconds * 1000);
-    } else {
-      this.deadline = 0;
     }
-    var prompt = "Type the " + length + " characters you see, then press Enter or Verify.";
+    if (challenge.path === "accessible") {
+      this.send("");
+      return;
+    }
+    this.image.src = challenge.image;
+    this.image.alt = fill(t.alt, { n: length });
+    this.input.maxLength = length;
+    this.verifyButton.disabled = false;
+    var prompt = fill(t.prompt, { n: length });
     this.setState(notice ? "failed" : "ready", notice ? notice + " " + prompt : prompt);
   };
 
-  Widget.prototype.expired = function () {
-    return this.deadline > 0 && Date.now() >= this.deadline;
+  Widget.prototype.stopWork = function () {
+    if (this.solver && this.solver.worker) {
+      this.solver.worker.terminate();
+    }
+    this.solver = null;
+    this.work = null;
   };
 
   Widget.prototype.expire = function () {
-    this.clearTimers();
+    window.clearTimeout(this.timer);
+    this.stopWork();
     this.challenge = null;
     this.verifyButton.disabled = true;
-    this.setState("expired", "This challenge has expired. Choose “New image” to get another one.");
+    this.showGlyphs(true);
+    this.setState("expired", this.text.expired);
+    this.notify("expired-callback");
   };
 
   Widget.prototype.verify = function () {
-    var widget = this;
     if (this.busy || this.box.getAttribute("data-state") === "verified") {
       return;
     }
-    if (!this.challenge || this.expired()) {
+    if (!this.challenge || (this.deadline > 0 && Date.now() >= this.deadline)) {
       if (this.challenge) {
         this.expire();
       }
@@ -286,38 +487,64 @@
     var answer = this.input.value.replace(/\s+/g, "");
     var length = this.input.maxLength;
     if (answer.length !== length) {
-      this.setState("failed", "Type all " + length + " characters (you typed " + answer.length + ").");
+      this.setState("failed", fill(this.text.typeAll, { n: length, m: answer.length }));
       this.input.focus();
       return;
     }
+    this.send(answer);
+  };
+
+  // Wait for the proof of work (begun when the challenge arrived), then send it with the answer.
+  Widget.prototype.send = function (answer) {
+    var widget = this;
+    var t = this.text;
+    var challenge = this.challenge;
+    var accessible = challenge.path === "accessible";
     this.busy = true;
     this.verifyButton.disabled = true;
-    this.setState("checking", "Checking…");
-    this.request("/v1/answer", {
-      method: "POST",
-      credentials: "omit",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ challenge_id: this.challenge.challenge_id, answer: answer })
-    })
+    this.setState("checking", accessible ? t.working : t.checking);
+    var body = { challenge_id: challenge.challenge_id, answer: answer };
+    if (this.options.action) {
+      body.action = this.options.action;
+    }
+    if (this.options.cData) {
+      body.cdata = this.options.cData;
+    }
+    return this.work
+      .then(function (proof) {
+        if (widget.challenge !== challenge) {
+          return null;
+        }
+        body.pow_solution = proof.nonce;
+        return widget.request("/v1/answer", {
+          method: "POST",
+          credentials: "omit",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify(body)
+        });
+      })
       .then(function (reply) {
-        var body = reply.body || {};
-        if (reply.ok && body.success === true && body.token) {
-          widget.pass(body);
-        } else if (errorCodes(body).indexOf(EXPIRED_CODE) !== -1) {
+        var result = reply && (reply.body || {});
+        if (!reply) {
+          return;
+        }
+        if (reply.ok && result.success === true && result.token) {
+          widget.pass(result);
+        } else if (errorCodes(result).indexOf(EXPIRED_CODE) !== -1) {
           widget.expire();
           widget.refreshButton.focus();
-        } else if (reply.ok && body.success === false) {
-          return widget.load("That was not right, so here is a new image.").then(function () {
+        } else if (reply.ok && result.success === false) {
+          return widget.load(t.wrong, accessible).then(function () {
             widget.input.focus();
           });
         } else {
           widget.verifyButton.disabled = false;
-          widget.setState("error", "Could not check the answer: " + errorMessage(body, "the service answered " + reply.status) + ".");
+          widget.fail(fill(t.checkFailed, { r: reason(reply) }), errorCodes(result)[0] || "answer-failed");
         }
       })
       .catch(function () {
         widget.verifyButton.disabled = false;
-        widget.setState("error", "Could not reach the captcha service. Check your connection and try again.");
+        widget.fail(t.offline, "network-error");
       })
       .then(function () {
         widget.busy = false;
@@ -326,52 +553,94 @@
 
   Widget.prototype.pass = function (body) {
     var widget = this;
-    this.clearTimers();
+    window.clearTimeout(this.timer);
+    this.challenge = null;
     this.response.value = body.token;
     this.input.disabled = true;
     this.verifyButton.disabled = true;
-    this.setState("verified", "Verified. You can send the form now.");
+    this.setState("verified", this.text.verified);
     var seconds = Number(body.expires_in) || DEFAULT_TOKEN_SECONDS;
-    this.tokenTimer = window.setTimeout(function () {
+    this.timer = window.setTimeout(function () {
       widget.response.value = "";
       widget.input.disabled = false;
-      widget.setState("expired", "Your verification expired before the form was sent. Choose “New image” to verify again.");
-      widget.notify("data-expired-callback", null);
+      widget.showGlyphs(true);
+      widget.setState("expired", widget.text.tokenExpired);
+      widget.notify("expired-callback");
     }, seconds * 1000);
     this.container.dispatchEvent(new CustomEvent("drcaptcha:verified", { bubbles: true, detail: { token: body.token } }));
-    this.notify("data-callback", body.token);
+    this.notify("callback", body.token);
   };
 
-  Widget.prototype.notify = function (attribute, value) {
-    var callback = globalFunction(this.container.getAttribute(attribute));
+  Widget.prototype.notify = function (option, value) {
+    var callback = callable(this.options[option]);
     if (callback) {
       callback(value);
     }
   };
 
-  function render(container) {
-    if (!container || container.drcaptcha) {
-      return container ? container.drcaptcha : null;
+  Widget.prototype.remove = function () {
+    window.clearTimeout(this.timer);
+    this.stopWork();
+    this.challenge = null;
+    this.box.remove();
+    delete this.container.drcaptcha;
+    delete widgets[this.id];
+  };
+
+  // --- the API ------------------------------------------------------------------------------------------------------
+  function render(container, options) {
+    container = typeof container === "string" ? document.querySelector(container) : container;
+    if (!container) {
+      return null;
     }
-    injectStyles();
-    container.drcaptcha = new Widget(container);
-    return container.drcaptcha;
+    if (!container.drcaptcha) {
+      injectStyles();
+      container.drcaptcha = new Widget(container, options || optionsOf(container));
+      widgets[container.drcaptcha.id] = container.drcaptcha;
+    }
+    return container.drcaptcha.id;
+  }
+
+  // A widget by the id render returned, by its container (or a selector), or the first one on the page.
+  function find(which) {
+    if (which === undefined) {
+      return widgets[Object.keys(widgets)[0]] || null;
+    }
+    if (widgets[which]) {
+      return widgets[which];
+    }
+    var container = typeof which === "string" ? document.querySelector(which) : which;
+    return container && container.drcaptcha ? container.drcaptcha : null;
   }
 
   function renderAll() {
-    Array.prototype.forEach.call(document.querySelectorAll(".drcaptcha"), render);
+    Array.prototype.forEach.call(document.querySelectorAll(".drcaptcha"), function (container) {
+      render(container);
+    });
   }
 
   window.drcaptcha = {
     render: render,
-    reset: function (container) {
-      var widget = render(container);
+    reset: function (which) {
+      var widget = find(which);
       return widget ? widget.load("") : null;
     },
-    getResponse: function (container) {
-      var widget = render(container);
-      return widget ? widget.response.value : "";
-    }
+    execute: function (which) {
+      var widget = find(which);
+      return widget && !widget.challenge ? widget.load("") : null;
+    },
+    getResponse: function (which) {
+      var widget = find(which);
+      return widget ? widget.response.value : undefined;
+    },
+    remove: function (which) {
+      var widget = find(which);
+      if (widget) {
+        widget.remove();
+      }
+    },
+    // The solver, for bench/bench_pow.py: hashes per second through this file's own worker.
+    solve: solve
   };
 
   if (document.readyState === "loading") {

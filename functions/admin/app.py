@@ -10,22 +10,27 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from drcaptcha import admins, ensemble_admin
+from drcaptcha import admins, ensemble_admin, sites
 from drcaptcha.config import requires_settings
 from drcaptcha.http import create_resolver, json_response
 from drcaptcha.models.api.admin import (
     ENSEMBLE_ID_PATTERN,
     NETWORK_ID_PATTERN,
+    SITE_KEY_PATTERN,
     ActivationResponse,
     CreateEnsembleRequest,
+    CreateSiteRequest,
     CrowdStats,
     EnsembleDetail,
     EnsembleList,
     NetworkDetail,
     NetworkList,
+    NewSiteResponse,
+    SiteSettings,
     TrainingJobList,
     TrainingJobRequest,
     UpdateEnsembleRequest,
+    UpdateSiteRequest,
 )
 
 logger = Logger()
@@ -38,6 +43,7 @@ REQUIRED_SETTINGS = (
     "challenges_table",
     "votes_table",
     "bucket_name",
+    "sites_table",
 )
 app = create_resolver()
 EnsembleId = Annotated[str, Path(pattern=ENSEMBLE_ID_PATTERN)]
@@ -110,6 +116,36 @@ def list_training_jobs() -> TrainingJobList:
 @app.get("/admin/stats", summary="Crowd labelling and captcha counts")
 def stats() -> CrowdStats:
     return admins.crowd_stats()
+
+
+@app.post(
+    "/admin/sites",
+    summary="Register a site: its key, its secret (shown once) and its proof-of-work settings",
+    responses={201: {"description": "the new site", "content": {"application/json": {"model": NewSiteResponse}}}},
+)
+def create_site(body: CreateSiteRequest) -> Response[str]:
+    new = sites.create_site(body.domain, pow_difficulty=body.pow_difficulty, accessible=body.accessible)
+    reply = NewSiteResponse(
+        site_key=new.site_key,
+        domain=new.domain,
+        secret=new.secret,
+        pow_difficulty=body.pow_difficulty,
+        accessible=body.accessible,
+        test_mode=False,
+    )
+    return json_response(201, reply.model_dump())
+
+
+@app.patch("/admin/sites/<site_key>", summary="Change a site's proof-of-work base or accessible-path flag")
+def update_site(site_key: Annotated[str, Path(pattern=SITE_KEY_PATTERN)], body: UpdateSiteRequest) -> SiteSettings:
+    site = sites.update_site(site_key, pow_difficulty=body.pow_difficulty, accessible=body.accessible)
+    return SiteSettings(
+        site_key=site.site_key,
+        domain=site.domain,
+        pow_difficulty=site.pow_difficulty,
+        accessible=site.accessible,
+        test_mode=site.test_mode,
+    )
 
 
 @logger.inject_lambda_context

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
@@ -15,6 +15,7 @@ from drcaptcha.config import requires_settings
 from drcaptcha.errors import BadRequest, ServiceUnavailable
 from drcaptcha.http import create_resolver, json_response
 from drcaptcha.models.api.captcha import (
+    ACCESSIBLE_PATH,
     CHALLENGE_ID_PATTERN,
     MAX_ANSWER_LENGTH,
     SITE_KEY_PATTERN,
@@ -24,6 +25,7 @@ from drcaptcha.models.api.captcha import (
     LegacyCaptchaResponse,
     LegacyTestResponse,
 )
+from drcaptcha.store.challenges import Declared
 
 logger = Logger()
 # What this function cannot start without (a signing key, where one is needed, is checked when it is used).
@@ -46,15 +48,27 @@ def source_ip() -> str:
 
 
 @app.get("/v1/challenge", summary="A new captcha for a site")
-def get_challenge(sitekey: Annotated[str, Query(pattern=SITE_KEY_PATTERN)]) -> ChallengeResponse:
-    challenge = challenges.issue_challenge(challenges.warm_runtime(), sitekey, source_ip())
+def get_challenge(
+    sitekey: Annotated[str, Query(pattern=SITE_KEY_PATTERN)],
+    path: Annotated[Literal["glyphs", "accessible"], Query(description="`accessible`: proof of work only")] = "glyphs",
+) -> ChallengeResponse:
+    runtime = challenges.warm_runtime()
+    challenge = challenges.issue_challenge(runtime, sitekey, source_ip(), accessible=path == ACCESSIBLE_PATH)
     metrics.count(metrics.CHALLENGES_ISSUED)
     return challenge
 
 
 @app.post("/v1/answer", summary="Answer a captcha once: a pass returns a token for siteverify")
 def post_answer(body: AnswerRequest) -> AnswerResponse:
-    result = challenges.answer_challenge(challenges.warm_runtime(), body.challenge_id, body.answer, body.sitekey)
+    result = challenges.answer_challenge(
+        challenges.warm_runtime(),
+        body.challenge_id,
+        body.answer,
+        body.sitekey,
+        pow_solution=body.pow_solution,
+        declared=Declared(body.action, body.cdata),
+        source_ip=source_ip(),
+    )
     metrics.count(metrics.PASSES if result.success else metrics.FAILS)
     return result
 

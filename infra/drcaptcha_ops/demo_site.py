@@ -44,6 +44,7 @@ VISITOR_MESSAGES: Final = {
     "the site owner.",
     "internal-error": "The captcha service had a problem. Please try again in a moment.",
 }
+SIGNUP_ACTION: Final = "signup"
 GENERIC_MESSAGE: Final = "The captcha check failed. Please solve the captcha again."
 
 
@@ -70,6 +71,8 @@ class Verdict:
     success: bool
     error_codes: tuple[str, ...]
     hostname: str | None
+    action: str | None = None  # what the widget declared (web/demo/static/signup.js: "signup")
+    path: str | None = None  # siteverify's metadata.path: "glyphs", or "accessible" (proof of work only)
 
     @property
     def visitor_message(self) -> str:
@@ -99,11 +102,14 @@ def siteverify(config: DemoSiteConfig, token: str, remote_ip: str | None) -> Ver
     if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
         raise ServiceUnavailable(f"siteverify at {config.siteverify_url} answered without a `success` field")
     codes = body.get("error-codes") or []
-    hostname = body.get("hostname")
+    hostname, action, metadata = body.get("hostname"), body.get("action"), body.get("metadata")
+    path = metadata.get("path") if isinstance(metadata, dict) else None
     return Verdict(
         success=body["success"],
         error_codes=tuple(str(code) for code in codes),
         hostname=hostname if isinstance(hostname, str) else None,
+        action=action if isinstance(action, str) else None,
+        path=path if isinstance(path, str) else None,
     )
 
 
@@ -145,7 +151,10 @@ def signup() -> tuple[str, int]:
     if not verdict.success:
         flask.current_app.logger.info("siteverify refused the token: %s", ", ".join(verdict.error_codes))
         return _form(verdict.visitor_message, 400)
-    return flask.render_template("welcome.html", name=name, hostname=verdict.hostname), 200
+    if verdict.action != SIGNUP_ACTION:
+        # A token made for another form of this site (the widget's action) is no sign-up.
+        return _form(GENERIC_MESSAGE, 400)
+    return flask.render_template("welcome.html", name=name, hostname=verdict.hostname, path=verdict.path), 200
 
 
 def create_demo_site(config: DemoSiteConfig) -> flask.Flask:

@@ -53,7 +53,7 @@ def stack(emulator_session: Emulator, emnist_dir: Path) -> Iterator[Stack]:
         import_emnist(emnist_dir, limit=GLYPH_LIMIT, progress=False)
         remove_labels(UNLABELLED_GLYPHS, progress=False)
         challenges.replace_runtime(None)
-        site = create_site(DEMO_DOMAIN)
+        site = create_site(DEMO_DOMAIN, accessible=True)  # the widget offers "I can't read these characters"
         # The widget on the demo site's origin posts JSON: the gateway must answer the browser's preflight.
         assert answers_cors_preflight(gateway_app)
         gateway = serve_in_thread(make_server("127.0.0.1", 0, gateway_app, threaded=True))

@@ -12,7 +12,7 @@ from playwright.sync_api import ConsoleMessage, Page
 from werkzeug.serving import BaseWSGIServer
 from werkzeug.test import Client
 
-from drcaptcha import lookalikes
+from drcaptcha import lookalikes, pow
 from drcaptcha.charset import NUM_CLASSES, character_of
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.tables.challenges import ChallengeItem
@@ -100,6 +100,11 @@ def right_answer(challenge_id: str) -> str:
     """The characters that pass: the known class at each scored position, any class at an unlabelled one."""
     expected = stored_challenge(challenge_id).expected
     return "".join(ANY_VOTE if label == REMOVED else character_of(label) for label in expected)
+
+
+def proof(challenge_id: str) -> str:
+    """A proof-of-work nonce at the difficulty the challenge's item stores (the browser's widget finds its own)."""
+    return pow.solve(challenge_id, int(stored_challenge(challenge_id).pow_difficulty or 0))
 
 
 def wrong_answer(challenge_id: str) -> str:

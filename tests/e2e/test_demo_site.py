@@ -7,7 +7,7 @@ import urllib.parse
 import urllib.request
 
 from drcaptcha_ops.demo_site import DemoSiteConfig, create_demo_site
-from tests.e2e.support import Stack, right_answer
+from tests.e2e.support import Stack, proof, right_answer
 
 SIGNUP = {"name": "Grace Hopper", "email": "grace@example.org"}
 
@@ -21,14 +21,14 @@ def post_json(url: str, body: dict[str, str]) -> dict[str, object]:
     return answer
 
 
-def pass_token(stack: Stack) -> str:
-    """A pass token from the API, as the widget would get it (the answer is read from the table)."""
+def pass_token(stack: Stack, action: str = "signup") -> str:
+    """A pass token from the API, as the demo's widget would get it (the answer is read from the table)."""
     query = urllib.parse.urlencode({"sitekey": stack.site.site_key})
     with urllib.request.urlopen(f"{stack.api_url}/v1/challenge?{query}", timeout=10) as reply:
         challenge_id = json.load(reply)["challenge_id"]
-    answer = post_json(
-        f"{stack.api_url}/v1/answer", {"challenge_id": challenge_id, "answer": right_answer(challenge_id)}
-    )
+    body = {"challenge_id": challenge_id, "answer": right_answer(challenge_id), "pow_solution": proof(challenge_id)}
+    body["action"] = action
+    answer = post_json(f"{stack.api_url}/v1/answer", body)
     assert answer["success"] is True
     return str(answer["token"])
 
@@ -49,6 +49,21 @@ def test_a_token_is_accepted_once_and_its_replay_is_refused_with_a_clear_message
     # Then siteverify's timeout-or-duplicate refuses it, and the visitor reads why
     assert replay.status_code == 400
     assert "expired or was already used" in replay.get_data(as_text=True)
+
+
+def test_a_token_made_for_another_action_is_refused(stack: Stack) -> None:
+    # Given a pass whose widget declared another action than the demo's "signup" (siteverify returns it)
+    client = create_demo_site(
+        DemoSiteConfig(api_url=stack.api_url, site_key=stack.site.site_key, secret=stack.site.secret)
+    ).test_client()
+    token = pass_token(stack, action="newsletter")
+
+    # When it is posted with the sign-up form
+    reply = client.post("/signup", data={**SIGNUP, "drcaptcha-response": token})
+
+    # Then the demo server refuses it
+    assert reply.status_code == 400
+    assert "Welcome" not in reply.get_data(as_text=True)
 
 
 def test_a_made_up_token_is_refused(stack: Stack) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drcaptcha import charset, lookalikes, sites
+from drcaptcha import charset, lookalikes, pow, sites
 from drcaptcha.challenges import CaptchaRuntime, replace_runtime
 from drcaptcha.config import reset_settings
 from drcaptcha.glyphs import REMOVED, SHARD_SIZE, GlyphRef
@@ -80,6 +80,16 @@ class CaptchaStack:
             if label != REMOVED:
                 typed[position] = next(c for c in "0AX" if not lookalikes.accepts(label, c))
         return "".join(typed)
+
+
+def proof(challenge_id: str) -> str:
+    """A proof-of-work nonce for the challenge, at the difficulty its item stores (as the widget's worker finds one
+    from the challenge's `pow`); "0" for a challenge that is not stored."""
+    try:
+        item = ChallengeItem.get(challenge_id, consistent_read=True)
+    except ChallengeItem.DoesNotExist:
+        return "0"
+    return pow.solve(challenge_id, int(item.pow_difficulty or 0))
 
 
 def start_captcha_stack(emnist_dir: Path, monkeypatch: Any) -> CaptchaStack:

@@ -34,6 +34,7 @@ from tests.integration.captcha_support import (
     Reply,
     api_event,
     invoke,
+    proof,
     true_labels,
 )
 
@@ -45,7 +46,8 @@ def get_challenge(sitekey: str, source_ip: str = CLIENT_IP) -> Reply:
 
 
 def post_answer(challenge_id: str, answer: str, sitekey: str | None = None) -> Reply:
-    body = {"challenge_id": challenge_id, "answer": answer} | ({"sitekey": sitekey} if sitekey else {})
+    body = {"challenge_id": challenge_id, "answer": answer, "pow_solution": proof(challenge_id)}
+    body |= {"sitekey": sitekey} if sitekey else {}
     return invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=body))
 
 

@@ -28,7 +28,7 @@ from drcaptcha.tokens import PassToken, read_token, sign_token
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.template import REPO_ROOT
 from tests.fixtures.tiny_networks import tiny_networks
-from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack
+from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack, proof
 from tests.integration.reliability_support import (
     get_challenge,
     http_json,
@@ -164,7 +164,11 @@ def test_twenty_concurrent_right_answers_to_one_challenge_make_exactly_one_pass(
     sys.setswitchinterval(0.05)
     with served_gateway() as url:
         challenge_id = http_json(url, "GET", f"/v1/challenge?sitekey={site.site_key}").json()["challenge_id"]
-        body = {"challenge_id": challenge_id, "answer": stack.right_answer(challenge_id)}
+        body = {
+            "challenge_id": challenge_id,
+            "answer": stack.right_answer(challenge_id),
+            "pow_solution": proof(challenge_id),
+        }
 
         # When 20 clients post the right answer at the same time
         try:

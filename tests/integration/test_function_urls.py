@@ -13,7 +13,7 @@ from typing import Any
 
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
-from tests.integration.captcha_support import CaptchaStack, api_event, invoke
+from tests.integration.captcha_support import CaptchaStack, api_event, invoke, proof
 
 URL_ID = "abcdefghijklmnopqrstuvwxyz123456"
 
@@ -42,7 +42,11 @@ def test_the_captcha_loop_works_through_function_url_events(stack: CaptchaStack)
         captcha_app.handler, function_url_event("GET", "/v1/challenge", query={"sitekey": site.site_key})
     )
     challenge_id = challenge.body["challenge_id"]
-    body = {"challenge_id": challenge_id, "answer": stack.right_answer(challenge_id)}
+    body = {
+        "challenge_id": challenge_id,
+        "answer": stack.right_answer(challenge_id),
+        "pow_solution": proof(challenge_id),
+    }
     answer = invoke(captcha_app.handler, function_url_event("POST", "/v1/answer", json_body=body))
     verify = {"secret": site.secret, "response": answer.body["token"]}
     verified = invoke(siteverify_app.handler, function_url_event("POST", "/v1/siteverify", json_body=verify))

@@ -14,7 +14,7 @@ from drcaptcha import metrics
 from drcaptcha.config import reset_settings
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
-from tests.integration.captcha_support import CaptchaStack, api_event, invoke
+from tests.integration.captcha_support import CaptchaStack, api_event, invoke, proof
 
 
 @pytest.fixture
@@ -48,6 +48,7 @@ def test_a_pass_a_fail_and_siteverify_are_counted(stack: CaptchaStack, written: 
 
     # When one is answered right and one wrong, and the pass is verified twice
     answer = {"challenge_id": first_id, "answer": stack.right_answer(first_id), "sitekey": site.site_key}
+    answer["pow_solution"] = proof(first_id)
     passed = invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=answer))
     wrong = {"challenge_id": second_id, "answer": stack.wrong_answer(second_id), "sitekey": site.site_key}
     invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=wrong))

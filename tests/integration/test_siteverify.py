@@ -14,14 +14,18 @@ from drcaptcha.models.tables.sites import SiteItem
 from drcaptcha_ops import cli
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
-from tests.integration.captcha_support import CaptchaStack, Reply, api_event, invoke
+from tests.integration.captcha_support import CaptchaStack, Reply, api_event, invoke, proof
 
 
 def pass_token(stack: CaptchaStack, site_key: str) -> str:
     """A token from a passed challenge of `site_key`."""
     challenge = invoke(captcha_app.handler, api_event("GET", "/v1/challenge", query={"sitekey": site_key}))
     challenge_id = challenge.body["challenge_id"]
-    body = {"challenge_id": challenge_id, "answer": stack.right_answer(challenge_id)}
+    body = {
+        "challenge_id": challenge_id,
+        "answer": stack.right_answer(challenge_id),
+        "pow_solution": proof(challenge_id),
+    }
     answer = invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=body))
     token: str = answer.body["token"]
     return token

@@ -10,7 +10,7 @@ from unittest.mock import patch
 
 import pytest
 
-from drcaptcha import sites
+from drcaptcha import pow, sites
 from drcaptcha.config import reset_settings
 from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.models.tables.outbox import OutboxItem
@@ -74,6 +74,7 @@ def test_a_test_sites_token_is_refused_by_any_other_sites_secret(stack: CaptchaS
     challenge_id = issued.body["challenge_id"]
     typed = "0" * issued.body["length"]
     body = {"challenge_id": challenge_id, "answer": typed, "sitekey": test_site.site_key}
+    body["pow_solution"] = pow.solve(challenge_id, issued.body["pow"]["difficulty"])
     passed = invoke(captcha_app.handler, api_event("POST", "/v1/answer", json_body=body))
     assert passed.body["success"] is True
     assert ChallengeItem.get(challenge_id).test_mode is True

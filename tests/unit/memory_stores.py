@@ -17,7 +17,7 @@ from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.challenges import FAILED, PASSED
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED
 from drcaptcha.ratelimit import Window
-from drcaptcha.store.challenges import Challenge
+from drcaptcha.store.challenges import Challenge, Declared, Redeemed
 from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, Glyph
 from drcaptcha.store.sites import Site
 
@@ -30,6 +30,7 @@ class StoredChallenge:
     outcome: str | None = None
     answered_at: float | None = None
     redeemed_at: float | None = None
+    declared: Declared = field(default_factory=Declared)
 
 
 @dataclass
@@ -70,15 +71,18 @@ class MemoryChallengeStore:
         site_key: str | None,
         keep_until: float,
         wrong_allowed: int = 0,
+        proof_bits: int = 0,
+        declared: Declared | None = None,
     ) -> Challenge | None:
         stored = self._open(challenge_id, now, site_key)
         expected = [] if stored is None else stored.challenge.expected
-        if stored is None or len(expected) != len(readings):
+        if stored is None or len(expected) != len(readings) or stored.challenge.pow_difficulty > proof_bits:
             return None
         wrong = sum(want != REMOVED and want not in classes for want, classes in zip(expected, readings, strict=True))
         if wrong > wrong_allowed:
             return None
         stored.used, stored.outcome, stored.answered_at, stored.expires_at = True, PASSED, now, keep_until
+        stored.declared = declared or Declared()
         return replace(stored.challenge, expires_at=keep_until)
 
     def record_fail(self, challenge_id: str, now: float, site_key: str | None) -> bool:
@@ -88,14 +92,14 @@ class MemoryChallengeStore:
         stored.used, stored.outcome, stored.answered_at = True, FAILED, now
         return True
 
-    def redeem(self, challenge_id: str, site_key: str, now: float) -> bool:
+    def redeem(self, challenge_id: str, site_key: str, now: float) -> Redeemed | None:
         stored = self.items.get(challenge_id)
         if stored is None or stored.outcome != PASSED or stored.challenge.site_key != site_key:
-            return False
+            return None
         if stored.redeemed_at is not None:
-            return False
+            return None
         stored.redeemed_at = now
-        return True
+        return Redeemed(stored.challenge.accessible, stored.declared)
 
 
 @dataclass
@@ -111,6 +115,17 @@ class MemorySiteStore:
         if site.site_key in self.sites:
             raise ServiceUnavailable("site key taken")
         self.sites[site.site_key] = site
+
+    def update_settings(self, site_key: str, pow_difficulty: int | None, accessible: bool | None) -> Site | None:
+        site = self.sites.get(site_key)
+        if site is None:
+            return None
+        if pow_difficulty is not None:
+            site = replace(site, pow_difficulty=pow_difficulty)
+        if accessible is not None:
+            site = replace(site, accessible=accessible)
+        self.sites[site_key] = site
+        return site
 
 
 @dataclass

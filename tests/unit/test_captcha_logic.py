@@ -88,6 +88,8 @@ def right_answer(unlabelled: str = "x") -> str:
 def loop(monkeypatch: pytest.MonkeyPatch) -> Loop:
     monkeypatch.setenv("TOKEN_SIGNING_KEY", KEY)
     monkeypatch.setenv("RATE_LIMIT_CHALLENGES", "3")
+    # The glyph logic alone: tests/unit/test_pow.py checks the proof of work over the same stores.
+    monkeypatch.setenv("POW_DEFAULT_DIFFICULTY", "0")
     warm.reset()
     return Loop()
 

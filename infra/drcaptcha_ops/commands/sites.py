@@ -15,13 +15,12 @@ from drcaptcha import sites
 from drcaptcha.charset import character_of
 from drcaptcha.errors import BadRequest
 from drcaptcha.glyphs import GlyphRef, GlyphStore, truth_key
+from drcaptcha.models.api.admin import DOMAIN_PATTERN, MAX_POW_DIFFICULTY
 from drcaptcha.render import render_captcha
 from drcaptcha.selection import GlyphSelector, PickedGlyph
 from drcaptcha_ops.commands.output import stdout_to_stderr
 
-# A host name as a browser sends it: dot-separated labels of letters, digits and inner hyphens, optional port.
-_LABEL: Final = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN: Final = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?$")
+_DOMAIN: Final = re.compile(DOMAIN_PATTERN)
 
 
 def register(subparsers: Any) -> None:
@@ -32,6 +31,18 @@ def register(subparsers: Any) -> None:
         "--test-mode",
         action="store_true",
         help="a test site for `drcaptcha smoke`: every answer passes and none is a vote (it cannot be undone)",
+    )
+    create.add_argument(
+        "--pow-difficulty",
+        type=int,
+        default=None,
+        metavar="BITS",
+        help="the proof of work's base difficulty in leading zero bits (default: POW_DEFAULT_DIFFICULTY, 16)",
+    )
+    create.add_argument(
+        "--accessible",
+        action="store_true",
+        help="let the widget offer the accessible path: proof of work only, no glyphs (siteverify reports it)",
     )
     create.set_defaults(run=run_create_site)
 
@@ -46,8 +57,12 @@ def run_create_site(args: argparse.Namespace) -> int:
     domain = args.domain.strip().lower()
     if len(domain) > 253 or not _DOMAIN.match(domain):
         raise BadRequest(f"not a host name: {args.domain!r} (e.g. example.com or localhost:8000)")
+    if args.pow_difficulty is not None and not 0 <= args.pow_difficulty <= MAX_POW_DIFFICULTY:
+        raise BadRequest(f"--pow-difficulty must be 0 to {MAX_POW_DIFFICULTY} bits")
     with stdout_to_stderr(args.json):
-        site = sites.create_site(domain, test_mode=args.test_mode)
+        site = sites.create_site(
+            domain, test_mode=args.test_mode, pow_difficulty=args.pow_difficulty, accessible=args.accessible
+        )
     if args.json:
         print(json.dumps({"site_key": site.site_key, "secret": site.secret, "domain": site.domain}))
         return 0

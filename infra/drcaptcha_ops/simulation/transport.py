@@ -10,6 +10,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from drcaptcha import pow
 from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge
 from drcaptcha.errors import DrCaptchaError
 
@@ -41,6 +42,8 @@ class LibraryTransport:
 
     runtime: CaptchaRuntime
     site_key: str
+    # Each open challenge's proof-of-work difficulty: every agent, human or bot, solves it before answering.
+    _difficulty: dict[str, int] = field(default_factory=dict)
 
     def challenge(self, address: str) -> tuple[str, bytes] | None:
         try:
@@ -49,10 +52,12 @@ class LibraryTransport:
             if error.status == 429:
                 return None
             raise
-        return reply.challenge_id, _png_of(reply.image)
+        self._difficulty[reply.challenge_id] = reply.pow.difficulty
+        return reply.challenge_id, _png_of(str(reply.image))
 
     def answer(self, challenge_id: str, text: str) -> bool:
-        return answer_challenge(self.runtime, challenge_id, text, self.site_key).success
+        nonce = pow.solve(challenge_id, self._difficulty.pop(challenge_id, 0))
+        return answer_challenge(self.runtime, challenge_id, text, self.site_key, pow_solution=nonce).success
 
 
 @dataclass
@@ -62,6 +67,7 @@ class GatewayTransport:
     base_url: str
     site_key: str
     _address: str = "127.0.0.1"
+    _difficulty: dict[str, int] = field(default_factory=dict)
 
     def _request(self, address: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         url = urllib.parse.urlsplit(self.base_url)
@@ -84,10 +90,12 @@ class GatewayTransport:
         if status != 200:
             raise DrCaptchaError(f"the gateway answered {status} to a challenge request: {body}")
         self._address = address
+        self._difficulty[str(body["challenge_id"])] = int(body["pow"]["difficulty"])
         return str(body["challenge_id"]), _png_of(str(body["image"]))
 
     def answer(self, challenge_id: str, text: str) -> bool:
-        request = {"challenge_id": challenge_id, "answer": text, "sitekey": self.site_key}
+        nonce = pow.solve(challenge_id, self._difficulty.pop(challenge_id, 0))
+        request = {"challenge_id": challenge_id, "answer": text, "sitekey": self.site_key, "pow_solution": nonce}
         status, body = self._request(self._address, "POST", "/v1/answer", request)
         if status != 200:
             raise DrCaptchaError(f"the gateway answered {status} to an answer: {body}")

@@ -7,8 +7,10 @@ AWS calls per operation, with warm caches (bench/bench_aws_calls.py measures the
   the votes on a pass (when the stream fails, one PutItem keeps them in the vote outbox instead: no vote is lost,
   and the visitor still gets their token). The update's condition holds the typed answer itself (each position
   must be unlabelled or name a class in its expected class's lookalike group), so a pass is decided and recorded
-  by the same write; the pass rule allows `SCORED_WRONG_ALLOWED` scored positions to be wrong, inside the same
-  condition. Only when that condition fails does a second conditional update record the fail, or tell a
+  by the same write, and so do the pass rule (`SCORED_WRONG_ALLOWED` scored positions may be wrong) and the proof
+  of work: the bits the solution proves are computed here, in memory (drcaptcha/pow.py), and the condition
+  compares them with the difficulty the item stores. Only when that condition fails does a second conditional
+  update record the fail, or tell a
   replay or an expired challenge.
 
 The writes themselves are drcaptcha/store/challenges.py's; this module decides what should happen.
@@ -28,22 +30,25 @@ import numpy as np
 from numpy.typing import NDArray
 from pynamodb.exceptions import PynamoDBException
 
-from drcaptcha import charset, lookalikes, outbox, warm
+from drcaptcha import charset, lookalikes, outbox, pow, warm
 from drcaptcha.config import get_settings
-from drcaptcha.errors import Gone, UnknownSite
+from drcaptcha.errors import Forbidden, Gone, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphStore
 from drcaptcha.models.api.captcha import (
+    ACCESSIBLE_PATH,
+    GLYPHS_PATH,
     INCORRECT_ANSWER,
     AnswerResponse,
     ChallengeResponse,
     LegacyCaptchaResponse,
     LegacyTestResponse,
+    ProofOfWork,
 )
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.ratelimit import Window, client_identity
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, PickedGlyph
 from drcaptcha.sites import LEGACY_SITE, SiteDirectory
-from drcaptcha.store.challenges import Challenge, ChallengeStore
+from drcaptcha.store.challenges import Challenge, ChallengeStore, Declared
 from drcaptcha.store.sites import Site
 from drcaptcha.tokens import PassToken, sign_token, signing_key
 
@@ -74,6 +79,8 @@ class CaptchaRuntime:
     rng: np.random.Generator
     challenges: ChallengeStore = field(default_factory=ChallengeStore)
     deliver_votes: VoteSink = outbox.deliver_votes
+    # Each client's recent challenges and failed answers: the proof of work's difficulty rises with them.
+    activity: pow.RecentActivity = field(default_factory=pow.RecentActivity)
 
     @classmethod
     def create(cls, *, clock: Clock = time.time, renderer: Renderer | None = None) -> CaptchaRuntime:
@@ -116,19 +123,24 @@ def _forget_runtime() -> None:
 
 
 # --- issue ----------------------------------------------------------------------------------------------------
-def issue_challenge(runtime: CaptchaRuntime, site_key: str, source_ip: str) -> ChallengeResponse:
+def issue_challenge(
+    runtime: CaptchaRuntime, site_key: str, source_ip: str, *, accessible: bool = False
+) -> ChallengeResponse:
+    """A challenge of glyphs and proof of work, or (`accessible`, where the site allows it) of proof of work only."""
     site = runtime.sites.get(site_key)
     if site is None:
         raise UnknownSite(f"no site has the key {site_key!r}")
-    return _issue(runtime, site, source_ip)
+    if accessible and not site.accessible:
+        raise Forbidden("this site does not offer the accessible path")
+    return _issue(runtime, site, source_ip, accessible=accessible)
 
 
-def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str) -> ChallengeResponse:
+def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str, *, accessible: bool = False) -> ChallengeResponse:
     settings = get_settings()
     client = client_identity(source_ip, signing_key())
-    picks = runtime.selector.pick()
-    png = runtime.renderer(runtime.selector.images(picks), runtime.rng)
     now = runtime.clock()
+    difficulty = _difficulty(runtime, site, client, now, accessible=accessible)
+    picks = [] if accessible else runtime.selector.pick()
     challenge = Challenge(
         challenge_id=secrets.token_urlsafe(16),
         site_key=site.site_key,
@@ -140,13 +152,23 @@ def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str) -> ChallengeResp
         client=client,
         created_at=now,
         expires_at=now + settings.challenge_ttl_seconds,
+        pow_difficulty=difficulty,
+        accessible=accessible,
     )
     runtime.challenges.add(challenge, Window.at(site.site_key, client, now), now)
+    runtime.activity.record_request(client, now)
+    image = None
+    if picks:
+        png = runtime.renderer(runtime.selector.images(picks), runtime.rng)
+        image = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return ChallengeResponse(
         challenge_id=challenge.challenge_id,
-        image="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+        image=image,
         length=len(picks),
         expires_in=settings.challenge_ttl_seconds,
+        pow=ProofOfWork(salt=challenge.challenge_id, difficulty=difficulty),
+        path=ACCESSIBLE_PATH if accessible else GLYPHS_PATH,
+        accessible_path=site.accessible,
     )
 
 
@@ -157,24 +179,49 @@ def _gold_labels(picks: Sequence[PickedGlyph]) -> list[int] | None:
     return [pick.label if pick.gold and pick.label is not None else REMOVED for pick in picks]
 
 
+def _difficulty(runtime: CaptchaRuntime, site: Site, client: str, now: float, *, accessible: bool) -> int:
+    """The site's base, raised by the client's recent challenges and failures (pow.difficulty)."""
+    base = get_settings().pow_default_difficulty if site.pow_difficulty is None else site.pow_difficulty
+    recent = runtime.activity.of(client, now)
+    rule = pow.accessible_difficulty if accessible else pow.difficulty
+    return rule(base, recent.requests, recent.failures)
+
+
 # --- answer ---------------------------------------------------------------------------------------------------
 def answer_challenge(
-    runtime: CaptchaRuntime, challenge_id: str, answer: str, site_key: str | None = None
+    runtime: CaptchaRuntime,
+    challenge_id: str,
+    answer: str,
+    site_key: str | None = None,
+    *,
+    pow_solution: str | None = None,
+    declared: Declared | None = None,
+    source_ip: str | None = None,
 ) -> AnswerResponse:
-    """Single use: a pass returns a token, a fail `incorrect-answer`; a replay or late answer raises Gone."""
+    """Single use: a pass returns a token, a fail `incorrect-answer`; a replay or late answer raises Gone.
+
+    An empty `answer` is the accessible path's (only a challenge without glyphs accepts it). A fail counts
+    against the answering client (`source_ip`) in the difficulty of its next challenges."""
     typed = charset.normalise_answer(answer)
     now = runtime.clock()
     settings = get_settings()
-    labels = typed_labels(typed)
     # The pass also keeps the challenge until its token expires, so that siteverify can still redeem it.
     keep_until = now + settings.token_ttl_seconds
-    # A scored glyph accepts any class in the typed class's lookalike group (0 for O, 1 for l); groups are
-    # symmetric, so "expected is among the typed class's readings" is "typed is among expected's".
-    readings = None if labels is None else [lookalikes.readings_of(label) for label in labels]
+    readings = _readings(typed)
+    bits = pow.achieved_bits(challenge_id, pow_solution)
     passed = (
         None
         if readings is None
-        else runtime.challenges.record_pass(challenge_id, readings, now, site_key, keep_until, SCORED_WRONG_ALLOWED)
+        else runtime.challenges.record_pass(
+            challenge_id,
+            readings,
+            now,
+            site_key,
+            keep_until,
+            wrong_allowed=SCORED_WRONG_ALLOWED,
+            proof_bits=bits,
+            declared=declared,
+        )
     )
     if passed is not None:
         put_votes(runtime, challenge_id, _votes(passed, typed, now), now)
@@ -182,7 +229,20 @@ def answer_challenge(
         return AnswerResponse(success=True, token=token, expires_in=settings.token_ttl_seconds)
     if not runtime.challenges.record_fail(challenge_id, now, site_key):
         raise Gone("this challenge was answered already, has expired, or does not exist: fetch a new one")
+    if source_ip is not None:
+        runtime.activity.record_failure(client_identity(source_ip, signing_key()), now)
     return AnswerResponse(success=False, error_codes=[INCORRECT_ANSWER])
+
+
+def _readings(typed: str) -> list[frozenset[int]] | None:
+    """What each typed character may read as; [] for the accessible path's empty answer; None for a wrong length.
+
+    A scored glyph accepts any class in the typed class's lookalike group (0 for O, 1 for l); groups are
+    symmetric, so "expected is among the typed class's readings" is "typed is among expected's"."""
+    if not typed:
+        return []
+    labels = typed_labels(typed)
+    return None if labels is None else [frozenset(lookalikes.readings_of(label)) for label in labels]
 
 
 def typed_labels(typed: str) -> list[int] | None:
@@ -233,7 +293,7 @@ def put_votes(runtime: CaptchaRuntime, challenge_id: str, votes: Sequence[VoteRe
 def legacy_get_captcha(runtime: CaptchaRuntime, source_ip: str) -> LegacyCaptchaResponse:
     """`/api/get-captcha`: a challenge under the built-in legacy site (no site key, no siteverify)."""
     challenge = _issue(runtime, LEGACY_SITE, source_ip)
-    return LegacyCaptchaResponse(captcha=challenge.challenge_id, image=challenge.image)
+    return LegacyCaptchaResponse(captcha=challenge.challenge_id, image=str(challenge.image))
 
 
 def legacy_test_captcha(runtime: CaptchaRuntime, captcha: str, value: str) -> LegacyTestResponse:

@@ -16,7 +16,7 @@ import boto3
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from drcaptcha import warm
+from drcaptcha import pow, warm
 
 # Where `drcaptcha emulator` writes the endpoint and resource names for other shells to pick up.
 LOCAL_ENV_FILE = Path(".drcaptcha") / "env"
@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     rate_limit_window_seconds: int = Field(default=60, ge=1, alias="RATE_LIMIT_WINDOW_SECONDS")
     unlabelled_cache_seconds: float = Field(default=30.0, ge=0, alias="UNLABELLED_CACHE_SECONDS")
     sites_cache_seconds: float = Field(default=60.0, ge=0, alias="SITES_CACHE_SECONDS")
+    # The proof of work's base difficulty (leading zero bits) of a site that sets none (drcaptcha/pow.py).
+    pow_default_difficulty: int = Field(default=pow.DEFAULT_DIFFICULTY, ge=0, le=28, alias="POW_DEFAULT_DIFFICULTY")
     glyph_pool_refresh_seconds: float = Field(default=600.0, ge=0, alias="GLYPH_POOL_REFRESH_SECONDS")
 
     # The GPU training job on AWS Batch (template.yaml: TrainingJobQueue, TrainingJobDefinition).

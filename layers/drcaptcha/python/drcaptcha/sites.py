@@ -19,6 +19,7 @@ from typing import Final
 
 from drcaptcha import warm
 from drcaptcha.config import get_settings
+from drcaptcha.errors import NotFound
 from drcaptcha.store.sites import Site, SiteStore
 
 SITE_KEY_PREFIX: Final = "dc_site_"
@@ -39,7 +40,8 @@ class NewSite:
 
 # The original API had no sites; its routes issue challenges under this built-in site, which has no secret, so
 # none of its passes can ever be redeemed through siteverify.
-LEGACY_SITE: Final = Site(site_key=LEGACY_SITE_KEY, domain="", secret_hash="")
+# Its clients predate the proof of work and cannot solve one, so it asks for none (difficulty 0).
+LEGACY_SITE: Final = Site(site_key=LEGACY_SITE_KEY, domain="", secret_hash="", pow_difficulty=0)
 
 
 def hash_secret(site_key: str, secret: str) -> str:
@@ -63,15 +65,42 @@ def site_key_of_secret(secret: str) -> str | None:
 
 
 def create_site(
-    domain: str, clock: Callable[[], float] = time.time, *, test_mode: bool = False, store: SiteStore | None = None
+    domain: str,
+    clock: Callable[[], float] = time.time,
+    *,
+    test_mode: bool = False,
+    pow_difficulty: int | None = None,
+    accessible: bool = False,
+    store: SiteStore | None = None,
 ) -> NewSite:
-    """Register a site; the returned secret is shown once and only its hash is stored. Test mode is for good."""
+    """Register a site; the returned secret is shown once and only its hash is stored. Test mode is for good.
+
+    `pow_difficulty` is the proof of work's base in bits (None: the POW_DEFAULT_DIFFICULTY setting); `accessible`
+    lets the widget offer the proof-of-work-only path."""
     site_id = secrets.token_urlsafe(16)
     site_key = SITE_KEY_PREFIX + site_id
     secret = f"{SECRET_PREFIX}{site_id}{_SECRET_SEPARATOR}{secrets.token_urlsafe(32)}"
-    site = Site(site_key=site_key, domain=domain, secret_hash=hash_secret(site_key, secret), test_mode=test_mode)
+    site = Site(
+        site_key=site_key,
+        domain=domain,
+        secret_hash=hash_secret(site_key, secret),
+        test_mode=test_mode,
+        pow_difficulty=pow_difficulty,
+        accessible=accessible,
+    )
     (store or SiteStore()).add(site, created_at=clock())
     return NewSite(site_key=site_key, secret=secret, domain=domain)
+
+
+def update_site(
+    site_key: str, *, pow_difficulty: int | None, accessible: bool | None, store: SiteStore | None = None
+) -> Site:
+    """Change a site's proof-of-work base or accessible-path flag (warm processes see it within
+    `sites_cache_seconds`); NotFound if no site has the key."""
+    site = (store or SiteStore()).update_settings(site_key, pow_difficulty, accessible)
+    if site is None:
+        raise NotFound(f"no site has the key {site_key!r}")
+    return site
 
 
 class SiteDirectory:

@@ -27,7 +27,7 @@ from drcaptcha import aws, warm
 from drcaptcha.challenges import CaptchaRuntime
 from drcaptcha.config import get_settings
 from drcaptcha.errors import ServiceUnavailable
-from drcaptcha.models.api.captcha import SiteverifyResponse
+from drcaptcha.models.api.captcha import ACCESSIBLE_PATH, GLYPHS_PATH, SiteverifyResponse
 from drcaptcha.sites import secret_matches, site_key_of_secret
 from drcaptcha.store.sites import Site
 from drcaptcha.tokens import TIMEOUT_OR_DUPLICATE, TokenRejected, accepted_token, signing_key
@@ -105,10 +105,17 @@ def redeem(runtime: CaptchaRuntime, site: Site, response: str) -> SiteverifyResp
         token = accepted_token(response, site.site_key, signing_key(), now)
     except TokenRejected as rejection:
         return SiteverifyResponse.failure(rejection.code)
-    if not runtime.challenges.redeem(token.challenge_id, site.site_key, now):
+    redeemed = runtime.challenges.redeem(token.challenge_id, site.site_key, now)
+    if redeemed is None:
         return SiteverifyResponse.failure(TIMEOUT_OR_DUPLICATE)
     return SiteverifyResponse(
-        success=True, challenge_ts=_iso_time(token.issued_at), hostname=site.domain, error_codes=[]
+        success=True,
+        challenge_ts=_iso_time(token.issued_at),
+        hostname=site.domain,
+        action=redeemed.declared.action,
+        cdata=redeemed.declared.cdata,
+        metadata={"path": ACCESSIBLE_PATH if redeemed.accessible else GLYPHS_PATH},
+        error_codes=[],
     )
 
 

@@ -3,9 +3,11 @@
 Every state change is ONE conditional write, so two racing requests can never both pass, fail or redeem the same
 challenge:
 - `add`: one transaction that stores the challenge and counts it against the client's rate-limit window;
-- `record_pass`: marks the challenge passed if, and only if, it is open and every scored position but the pass
-  rule's allowance expects one of the classes its typed character reads as (`expected` holds -1,
-  glyphs.REMOVED, at an unscored position, which any answer matches);
+- `record_pass`: marks the challenge passed if, and only if, it is open, the proof of work's bits (computed in
+  memory by drcaptcha/pow.py) reach its stored `pow_difficulty`, and every scored position but the pass rule's
+  allowance expects one of the classes its typed character reads as (`expected` holds -1, glyphs.REMOVED, at an
+  unscored position, which any answer matches; the accessible path's `expected` is empty, and only an empty
+  answer matches it);
 - `record_fail`: marks it failed if it is still open; False tells a replay, a late answer or an unknown id;
 - `redeem`: marks a passed challenge's token redeemed, once.
 """
@@ -25,6 +27,7 @@ from pynamodb.expressions.condition import Condition, size
 from drcaptcha.config import get_settings
 from drcaptcha.errors import RateLimited, ServiceUnavailable
 from drcaptcha.glyphs import REMOVED
+from drcaptcha.models.api.captcha import ACCESSIBLE_PATH
 from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
 from drcaptcha.ratelimit import Window
 from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
@@ -46,6 +49,24 @@ class Challenge:
     # The known class at each gold position (a known glyph shown unscored: gold.py), REMOVED elsewhere; None
     # when the challenge shows no gold glyph.
     gold: list[int] | None = None
+    pow_difficulty: int = 0  # the leading zero bits its proof of work must have
+    accessible: bool = False  # the proof-of-work-only path: no glyphs, no votes
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the widget sends with an answer and siteverify hands back (Turnstile's action and cData)."""
+
+    action: str | None = None
+    cdata: str | None = None
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    """A redeemed pass: which path it took and what the widget declared."""
+
+    accessible: bool
+    declared: Declared
 
 
 class ChallengeStore:
@@ -76,6 +97,8 @@ class ChallengeStore:
             used=False,
             test_mode=True if challenge.test_mode else None,
             gold=challenge.gold,
+            pow_difficulty=challenge.pow_difficulty,
+            path=ACCESSIBLE_PATH if challenge.accessible else None,
         )
         try:
             with transaction() as writes:
@@ -100,15 +123,19 @@ class ChallengeStore:
         site_key: str | None,
         keep_until: float,
         wrong_allowed: int = 0,
+        proof_bits: int = 0,
+        declared: Declared | None = None,
     ) -> Challenge | None:
-        """Mark the challenge passed if it is open (and of `site_key`, when given) and at most `wrong_allowed`
-        scored positions expect none of the classes in `readings` at that position; the passed challenge is kept
-        until `keep_until`, so that its token can still be redeemed. None if not passed.
+        """Mark the challenge passed if it is open (and of `site_key`, when given), its proof of work asks for at
+        most `proof_bits`, and at most `wrong_allowed` scored positions expect none of the classes in `readings` at
+        that position; the passed challenge is kept until `keep_until`, so that its token can still be redeemed.
+        None if not passed.
 
         "At most t wrong" is "no t + 1 positions all wrong": for every t + 1 positions, one of them is right (or
         unscored), so the rule stays inside the one conditional write (C(6, 2) = 15 clauses for t = 1)."""
         length = size(ChallengeItem.expected)  # type: ignore[no-untyped-call]
         condition = _open(now, site_key) & (length == len(readings))
+        condition &= ChallengeItem.pow_difficulty.does_not_exist() | (ChallengeItem.pow_difficulty <= proof_bits)
         right = [
             ChallengeItem.expected[position].is_in(*sorted(classes)) | (ChallengeItem.expected[position] == REMOVED)
             for position, classes in enumerate(readings)
@@ -122,6 +149,10 @@ class ChallengeStore:
             ChallengeItem.answered_at.set(now),
             ChallengeItem.expires_at.set(keep_until),
         ]
+        if declared is not None and declared.action is not None:
+            actions.append(ChallengeItem.action.set(declared.action))
+        if declared is not None and declared.cdata is not None:
+            actions.append(ChallengeItem.cdata.set(declared.cdata))
         if not _update(item, actions, condition, "could not record the answer; try again"):
             return None
         return Challenge(
@@ -134,6 +165,8 @@ class ChallengeStore:
             expires_at=float(item.expires_at),
             test_mode=bool(item.test_mode),
             gold=None if item.gold is None else [int(label) for label in item.gold],
+            pow_difficulty=int(item.pow_difficulty or 0),
+            accessible=item.path == ACCESSIBLE_PATH,
         )
 
     def record_fail(self, challenge_id: str, now: float, site_key: str | None) -> bool:
@@ -142,15 +175,17 @@ class ChallengeStore:
         item = ChallengeItem(challenge_id=challenge_id)
         return _update(item, actions, _open(now, site_key), "could not record the answer; try again")
 
-    def redeem(self, challenge_id: str, site_key: str, now: float) -> bool:
-        """Mark a passed challenge of `site_key` redeemed, once; False if it was redeemed already (or is gone)."""
+    def redeem(self, challenge_id: str, site_key: str, now: float) -> Redeemed | None:
+        """Mark a passed challenge of `site_key` redeemed, once; None if it was redeemed already (or is gone)."""
         condition = (
             (ChallengeItem.outcome == PASSED)
             & (ChallengeItem.site_key == site_key)
             & ChallengeItem.redeemed_at.does_not_exist()
         )
         item = ChallengeItem(challenge_id=challenge_id)
-        return _update(item, [ChallengeItem.redeemed_at.set(now)], condition, "could not redeem the token; try again")
+        if not _update(item, [ChallengeItem.redeemed_at.set(now)], condition, "could not redeem the token; try again"):
+            return None
+        return Redeemed(item.path == ACCESSIBLE_PATH, Declared(item.action, item.cdata))
 
 
 def _open(now: float, site_key: str | None) -> Condition:

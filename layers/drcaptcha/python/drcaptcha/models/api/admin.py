@@ -8,6 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ENSEMBLE_ID_PATTERN: Final = r"^[A-Za-z0-9_-]{1,128}$"
 NETWORK_ID_PATTERN: Final = r"^[A-Za-z0-9_.:-]{1,128}$"
+# A host name as a browser sends it: dot-separated labels of letters, digits and inner hyphens, optional port.
+DOMAIN_PATTERN: Final = (
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$"
+)
+MAX_POW_DIFFICULTY: Final = 28
+SITE_KEY_PATTERN: Final = r"^dc_site_[A-Za-z0-9_-]{8,64}$"
 
 
 class MemberRequest(BaseModel):
@@ -119,3 +125,36 @@ class CrowdStats(BaseModel):
         description="no glyph is unlabelled or ambiguous: challenges are made of known glyphs only, and collect no "
         "votes, until `drcaptcha remove-labels N` makes more glyphs unlabelled"
     )
+
+
+class CreateSiteRequest(BaseModel):
+    """A new site, as `drcaptcha create-site` makes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    domain: str = Field(pattern=DOMAIN_PATTERN, max_length=253, description="the site's host name")
+    pow_difficulty: int | None = Field(
+        default=None, ge=0, le=MAX_POW_DIFFICULTY, description="proof-of-work base in bits (default: the setting)"
+    )
+    accessible: bool = Field(default=False, description="offer the proof-of-work-only path (no glyphs)")
+
+
+class UpdateSiteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pow_difficulty: int | None = Field(default=None, ge=0, le=MAX_POW_DIFFICULTY)
+    accessible: bool | None = None
+
+
+class SiteSettings(BaseModel):
+    """A site's public settings (its secret is shown once, by create, and never again)."""
+
+    site_key: str
+    domain: str
+    pow_difficulty: int | None = Field(description="bits; null: the POW_DEFAULT_DIFFICULTY setting")
+    accessible: bool
+    test_mode: bool
+
+
+class NewSiteResponse(SiteSettings):
+    secret: str = Field(description="shown only this once; only its hash is stored")

@@ -38,3 +38,9 @@ class ChallengeItem(TableModel):
     # The known class of each gold glyph (shown unscored, its reading measured: gold.py), REMOVED elsewhere.
     gold: ListAttribute[int] = ListAttribute(of=NumberAttribute, null=True)  # type: ignore[arg-type]
     test_mode = BooleanAttribute(null=True)  # issued for a test site: scores nothing, casts no votes
+    # The proof of work's required leading zero bits (drcaptcha/pow.py); absent on challenges from before it.
+    pow_difficulty = NumberAttribute(null=True)
+    path = UnicodeAttribute(null=True)  # "accessible" for the proof-of-work-only path; absent for glyphs
+    # Written by the pass, read back by siteverify: what the site's widget declared (Turnstile's action, cData).
+    action = UnicodeAttribute(null=True)
+    cdata = UnicodeAttribute(null=True)

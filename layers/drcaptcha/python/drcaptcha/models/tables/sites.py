@@ -23,3 +23,7 @@ class SiteItem(TableModel):
     created_at = NumberAttribute()
     # A test site (the smoke test's): every answer passes and none becomes a vote (docs/DEPLOY.md, section 7).
     test_mode = BooleanAttribute(null=True)
+    # The proof of work's base difficulty in bits (absent: the POW_DEFAULT_DIFFICULTY setting), and whether the
+    # widget may offer the accessible path (proof of work only, no glyphs).
+    pow_difficulty = NumberAttribute(null=True)
+    accessible = BooleanAttribute(null=True)
