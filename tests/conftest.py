@@ -17,6 +17,25 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # (16 hashes on average); tests of the difficulty itself set their own. Subprocesses (the gateway) inherit it.
 os.environ.setdefault("POW_DEFAULT_DIFFICULTY", "4")
 
+# The browser tests share one session stack (tests/e2e/conftest.py) that any other test's `emulator` fixture would
+# wipe (it resets the emulator), so under pytest-xdist they must run one after another on one worker, with no other
+# file between them. --dist loadfile sends out a file at a time; this keeps that, and makes tests/e2e one unit.
+ONE_UNIT_DIRECTORIES = ("tests/e2e/",)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileKeepingDirectoriesWhole(LoadFileScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((directory for directory in ONE_UNIT_DIRECTORIES if path.startswith(directory)), path)
+
+    return LoadFileKeepingDirectoriesWhole(config, log)
+
 
 @pytest.fixture(autouse=True)
 def cold_process() -> Iterator[None]:
