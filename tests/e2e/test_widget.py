@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from drcaptcha import lookalikes
+from drcaptcha import lookalikes, pow
 from drcaptcha.config import reset_settings
 from tests.e2e.support import (
     BrowserPage,
@@ -202,3 +202,24 @@ def test_a_phone_width_visitor_can_pass_and_sign_up_with_the_keyboard_alone(
 
     # Then the account is created
     expect(page.locator("h1")).to_have_text("Welcome, Ada Lovelace!")
+
+
+@pytest.mark.parametrize(
+    "salt",
+    [
+        "Zq3vV1c6QyO0S2y9aXHn-w",  # a challenge id: one SHA-256 block
+        "a-salt-long-enough-that-its-message-takes-two-sha256-blocks-of-64-bytes",
+    ],
+)
+def test_the_widgets_own_sha256_finds_the_nonce_that_the_server_computes(
+    stack: Stack, browser_page: BrowserPage, salt: str
+) -> None:
+    """The worker hashes in plain JavaScript (not Web Crypto): it must agree with hashlib to the bit."""
+    page = browser_page.page
+    page.goto(stack.demo_url + "/")
+    # When the widget's solver looks for 12 leading zero bits, in its worker as on a visitor's page
+    found = page.evaluate("([salt, bits]) => drcaptcha.solve(salt, bits)", [salt, 12])
+    # Then it stops at the first nonce that hashlib says proves them, having tried every nonce before it
+    assert found["nonce"] == pow.solve(salt, 12)
+    assert found["hashes"] == int(found["nonce"]) + 1
+    assert pow.achieved_bits(salt, found["nonce"]) >= 12
