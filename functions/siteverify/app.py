@@ -18,7 +18,14 @@ from drcaptcha import challenges, metrics, tokens
 from drcaptcha import siteverify as verification
 from drcaptcha.config import requires_settings
 from drcaptcha.errors import DrCaptchaError
-from drcaptcha.http import DEPENDENCY_ERRORS, REQUEST_ERRORS, UNREADABLE_BODY_ERRORS, create_resolver, json_response
+from drcaptcha.http import (
+    DEPENDENCY_ERRORS,
+    REQUEST_ERRORS,
+    UNREADABLE_BODY_ERRORS,
+    create_resolver,
+    json_response,
+    query_as_form_body,
+)
 from drcaptcha.models.api.captcha import SiteverifyRequest, SiteverifyResponse
 
 logger = Logger()
@@ -35,7 +42,11 @@ OPENAPI_ERRORS_AS_JSON = False
 FIELD_ERROR_CODES = {"secret": verification.INVALID_SECRET, "response": tokens.INVALID_RESPONSE}
 
 
-@app.post("/v1/siteverify", summary="Verify a pass token once (JSON or form body; always HTTP 200)")
+@app.post(
+    "/v1/siteverify",
+    summary="Verify a pass token once (JSON, form or multipart body, or the query string of a POST with no body; "
+    "always HTTP 200)",
+)
 def siteverify(body: SiteverifyRequest) -> SiteverifyResponse:
     result = verification.verify_pass(
         challenges.warm_runtime(), body.secret, body.response, body.idempotency_key, app.lambda_context
@@ -73,4 +84,4 @@ app.exception_handler([Exception, DrCaptchaError, *DEPENDENCY_ERRORS])(internal_
 @logger.inject_lambda_context
 @requires_settings("siteverify", *REQUIRED_SETTINGS)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return app.resolve(query_as_form_body(event), context)

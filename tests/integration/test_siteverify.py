@@ -66,6 +66,49 @@ def test_a_form_post_as_flask_wtf_and_django_turnstile_send_it_verifies(stack: C
     assert reply.body["hostname"] == "forms.example.org"
 
 
+def test_a_multipart_form_as_turnstiles_formdata_example_sends_it_verifies(stack: CaptchaStack) -> None:
+    site = stack.create_site()
+    token = pass_token(stack, site.site_key)
+    # When the backend posts a FormData (multipart/form-data), as Cloudflare's own Turnstile example does
+    boundary = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
+    parts = {"secret": site.secret, "response": token, "remoteip": "203.0.113.7"}
+    body = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in parts.items()
+    )
+    event = api_event(
+        "POST",
+        "/v1/siteverify",
+        raw_body=body + f"--{boundary}--\r\n",
+        content_type=f"multipart/form-data; boundary={boundary}",
+        base64_body=True,
+    )
+    reply = invoke(siteverify_app.handler, event)
+    # Then the token verifies
+    assert reply.status == 200
+    assert reply.body["success"] is True
+    assert reply.body["hostname"] == "example.com"
+
+
+def test_fields_in_the_query_string_of_a_post_with_no_body_verify_as_recaptcha_accepts_them(
+    stack: CaptchaStack,
+) -> None:
+    site = stack.create_site()
+    token = pass_token(stack, site.site_key)
+    # When a client posts to siteverify?secret=...&response=... with no body, as reCAPTCHA's curl examples do
+    query = {"secret": site.secret, "response": token}
+    reply = invoke(siteverify_app.handler, api_event("POST", "/v1/siteverify", query=query))
+    # Then the token verifies, once
+    assert reply.body["success"] is True
+    again = invoke(siteverify_app.handler, api_event("POST", "/v1/siteverify", query=query))
+    assert_rejected(again, "timeout-or-duplicate")
+    # And a body, where there is one, is what counts: the query string is not read beside it
+    other = pass_token(stack, site.site_key)
+    both = api_event("POST", "/v1/siteverify", query={"secret": "wrong"}, json_body={"secret": site.secret})
+    assert_rejected(invoke(siteverify_app.handler, both), "missing-input-response")
+    assert verify_json({"secret": site.secret, "response": other}).body["success"] is True
+
+
 def test_a_token_verifies_once(stack: CaptchaStack) -> None:
     # Given a token verified once
     site = stack.create_site()

@@ -139,3 +139,17 @@ def register_handlers(app: APIGatewayHttpResolver) -> None:
         return error_response(NotFound(f"no route {app.current_event.http_method} {app.current_event.path}"))
 
     app.not_found(no_route)
+
+
+def query_as_form_body(event: dict[str, Any]) -> dict[str, Any]:
+    """A POST with no body whose fields are in the query string, as reCAPTCHA's siteverify also accepts them (curl
+    examples and some clients send it so), handed on as the same fields in a form body; any other event as it is."""
+    if event.get("body") or not event.get("rawQueryString"):
+        return event
+    headers = {name: value for name, value in (event.get("headers") or {}).items() if name.lower() != "content-type"}
+    return {
+        **event,
+        "body": event["rawQueryString"],
+        "isBase64Encoded": False,
+        "headers": {**headers, "content-type": "application/x-www-form-urlencoded"},
+    }
