@@ -24,7 +24,7 @@ from drcaptcha import ensemble_admin
 from drcaptcha.config import get_settings
 from drcaptcha.models.api.admin import MemberRequest
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
-from drcaptcha.tokens import PassToken, read_token, sign_token
+from drcaptcha.tokens import PassToken, read_token, sign_token, token_key
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.template import REPO_ROOT
 from tests.fixtures.tiny_networks import tiny_networks
@@ -69,7 +69,7 @@ def test_replayed_answers_and_replayed_tokens_are_refused(stack: CaptchaStack) -
 def tampered_tokens(genuine: str, other_site_key: str) -> list[str]:
     """Every way to bend a genuine token that does not need the signing key: 16 attempts."""
     prefix, payload, signature = genuine.split(".")
-    token = read_token(genuine, SIGNING_KEY.encode())
+    token = read_token(genuine, token_key())
     assert token is not None
     fields = [token.challenge_id, token.site_key, token.issued_at]
 
@@ -102,18 +102,41 @@ def test_forged_and_tampered_tokens_are_all_refused_and_the_genuine_one_still_ve
     site, other = stack.create_site("a.example"), stack.create_site("b.example")
     passed = pass_challenge(stack, site.site_key)
     now = int(stack.clock())
-    guessed_keys = [b"", b"secret", b"drcaptcha", SIGNING_KEY.encode()[:-1]]
+    # (the master key itself among them: tokens are signed with a subkey derived from it, never with it)
+    guessed_keys = [b"", b"secret", b"drcaptcha", SIGNING_KEY.encode()[:-1], SIGNING_KEY.encode()]
     forged = [sign_token(PassToken(passed.challenge_id, site.site_key, now), key) for key in guessed_keys]
 
     # When the attacker sends each forged and tampered token to siteverify
     attempts = forged + tampered_tokens(passed.token, other.site_key)
     replies = [siteverify(site.secret, attempt) for attempt in attempts]
 
-    # Then none of the 20 is accepted, each is a 200 with an error code, and the genuine token still verifies once
-    assert len(attempts) == 20
+    # Then none of the 21 is accepted, each is a 200 with an error code, and the genuine token still verifies once
+    assert len(attempts) == 21
     assert [reply.status for reply in replies] == [200] * len(attempts)
     assert sum(reply.body["success"] for reply in replies) == 0
     assert all(reply.body["error-codes"] for reply in replies)
+    assert siteverify(site.secret, passed.token).body["success"] is True
+
+
+@pytest.mark.parametrize("signature", ["é" * 43, "\u0663" * 43, "A" * 42 + "\udcff", "A" * 42 + "="])
+def test_a_token_whose_signature_is_not_base64url_is_invalid_input_response_not_internal_error(
+    stack: CaptchaStack, signature: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 19, item 3: a non-ASCII signature reached hmac.compare_digest as a str, which raised (TypeError), and
+    siteverify answered `internal-error` (which clients retry) with an ERROR and a traceback in the log."""
+    # Given a genuine token whose signature is replaced by characters outside base64url
+    site = stack.create_site()
+    passed = pass_challenge(stack, site.site_key)
+    prefix, payload, _ = passed.token.split(".")
+
+    # When it is verified
+    with caplog.at_level(logging.ERROR):
+        reply = siteverify(site.secret, f"{prefix}.{payload}.{signature}")
+
+    # Then it is a malformed response, with nothing logged as an error, and the genuine token still verifies
+    assert reply.status == 200
+    assert reply.body["error-codes"] == ["invalid-input-response"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert siteverify(site.secret, passed.token).body["success"] is True
 
 
@@ -123,7 +146,7 @@ def test_a_correctly_signed_token_for_a_failed_challenge_is_refused(stack: Captc
     site = stack.create_site()
     challenge_id = get_challenge(site.site_key).body["challenge_id"]
     assert post_answer(challenge_id, stack.wrong_answer(challenge_id)).body["success"] is False
-    leaked = sign_token(PassToken(challenge_id, site.site_key, int(stack.clock())), SIGNING_KEY.encode())
+    leaked = sign_token(PassToken(challenge_id, site.site_key, int(stack.clock())), token_key())
 
     # When it is verified
     reply = siteverify(site.secret, leaked)

@@ -23,7 +23,7 @@ from drcaptcha.models.tables.glyphs import CROWD
 from drcaptcha.selection import PickedGlyph
 from drcaptcha.sites import SiteDirectory
 from drcaptcha.siteverify import verify_pass
-from drcaptcha.tokens import read_token
+from drcaptcha.tokens import read_token, token_key
 from tests.unit.memory_stores import MemoryChallengeStore, MemoryGlyphVoteStore, MemorySiteStore
 
 KEY = "unit-signing-key-0123456789abcdef"
@@ -135,7 +135,7 @@ def test_a_right_answer_passes_once_and_sends_one_vote_per_unlabelled_glyph(loop
 
     assert passed.success
     assert passed.token is not None
-    token = read_token(passed.token, KEY.encode())
+    token = read_token(passed.token, token_key())
     assert token is not None
     assert (token.challenge_id, token.site_key) == (challenge.challenge_id, site.site_key)
     assert [(vote.glyph_id, vote.answer) for vote in loop.delivered] == [

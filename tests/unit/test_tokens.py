@@ -8,7 +8,7 @@ import json
 import pytest
 
 from drcaptcha import sites
-from drcaptcha.config import get_settings
+from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.store.sites import Site
 from drcaptcha.tokens import (
     INVALID_RESPONSE,
@@ -16,8 +16,10 @@ from drcaptcha.tokens import (
     PassToken,
     TokenRejected,
     accepted_token,
+    client_key,
     read_token,
     sign_token,
+    token_key,
 )
 
 KEY = b"k" * 32
@@ -118,3 +120,32 @@ def test_the_legacy_site_has_no_secret_that_could_match() -> None:
 )
 def test_a_secret_names_its_site(secret: str, site_key: str | None) -> None:
     assert sites.site_key_of_secret(secret) == site_key
+
+
+@pytest.mark.parametrize("signature", ["é" * 43, "A" * 42 + "\udcff", "A" * 44, "A" * 42])
+def test_a_signature_outside_base64url_or_of_the_wrong_length_is_not_a_token(signature: str) -> None:
+    prefix, payload, _ = token_text().split(".")
+
+    assert read_token(f"{prefix}.{payload}.{signature}", KEY) is None
+
+
+def test_tokens_and_client_identities_use_two_subkeys_that_rotate_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given one master key
+    monkeypatch.setenv("TOKEN_SIGNING_KEY", "master-key-0123456789abcdef0123456789")
+    reset_settings()
+    tokens_first, clients_first = token_key(), client_key()
+    # Then neither subkey is the master key, nor the other
+    assert len({tokens_first, clients_first, b"master-key-0123456789abcdef0123456789"}) == 3
+
+    # When the token key's generation is raised, only the token key changes
+    monkeypatch.setenv("TOKEN_KEY_GENERATION", "2")
+    reset_settings()
+    assert token_key() != tokens_first
+    assert client_key() == clients_first
+
+    # And when the client key's generation is raised, client identities change and tokens do not
+    monkeypatch.delenv("TOKEN_KEY_GENERATION")
+    monkeypatch.setenv("CLIENT_KEY_GENERATION", "2")
+    reset_settings()
+    assert token_key() == tokens_first
+    assert client_key() != clients_first

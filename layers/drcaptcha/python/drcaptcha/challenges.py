@@ -50,7 +50,7 @@ from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, PickedGlyph
 from drcaptcha.sites import LEGACY_SITE, SiteDirectory
 from drcaptcha.store.challenges import Challenge, ChallengeStore, Declared
 from drcaptcha.store.sites import Site
-from drcaptcha.tokens import PassToken, sign_token, signing_key
+from drcaptcha.tokens import PassToken, client_key, sign_token, token_key
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def issue_challenge(
 
 def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str, *, accessible: bool = False) -> ChallengeResponse:
     settings = get_settings()
-    client = client_identity(source_ip, signing_key())
+    client = client_identity(source_ip, client_key())
     now = runtime.clock()
     difficulty = _difficulty(runtime, site, client, now, accessible=accessible)
     picks = [] if accessible else runtime.selector.pick()
@@ -225,12 +225,12 @@ def answer_challenge(
     )
     if passed is not None:
         put_votes(runtime, challenge_id, _votes(passed, typed, now), now)
-        token = sign_token(PassToken(challenge_id, passed.site_key, int(now)), signing_key())
+        token = sign_token(PassToken(challenge_id, passed.site_key, int(now)), token_key())
         return AnswerResponse(success=True, token=token, expires_in=settings.token_ttl_seconds)
     if not runtime.challenges.record_fail(challenge_id, now, site_key):
         raise Gone("this challenge was answered already, has expired, or does not exist: fetch a new one")
     if source_ip is not None:
-        runtime.activity.record_failure(client_identity(source_ip, signing_key()), now)
+        runtime.activity.record_failure(client_identity(source_ip, client_key()), now)
     return AnswerResponse(success=False, error_codes=[INCORRECT_ANSWER])
 
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # process; TOKEN_SIGNING_KEY, where set, takes precedence (tests, benchmarks).
     token_signing_key: str = Field(default="", alias="TOKEN_SIGNING_KEY")
     token_signing_key_parameter: str = Field(default="", alias="TOKEN_SIGNING_KEY_PARAMETER")
+    # The generations of the two subkeys derived from that key (drcaptcha/tokens.py): raise one to rotate it alone.
+    token_key_generation: int = Field(default=1, ge=1, alias="TOKEN_KEY_GENERATION")
+    client_key_generation: int = Field(default=1, ge=1, alias="CLIENT_KEY_GENERATION")
 
     # The captcha API: challenges a client may request per site and fixed window, and the warm caches' lifetimes.
     rate_limit_challenges: int = Field(default=30, ge=1, alias="RATE_LIMIT_CHALLENGES")

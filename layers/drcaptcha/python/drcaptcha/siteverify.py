@@ -30,7 +30,7 @@ from drcaptcha.errors import ServiceUnavailable
 from drcaptcha.models.api.captcha import ACCESSIBLE_PATH, GLYPHS_PATH, SiteverifyResponse
 from drcaptcha.sites import secret_matches, site_key_of_secret
 from drcaptcha.store.sites import Site
-from drcaptcha.tokens import TIMEOUT_OR_DUPLICATE, TokenRejected, accepted_token, signing_key
+from drcaptcha.tokens import TIMEOUT_OR_DUPLICATE, TokenRejected, accepted_token, token_key
 
 MISSING_SECRET: Final = "missing-input-secret"  # noqa: S105 - an error code
 INVALID_SECRET: Final = "invalid-input-secret"  # noqa: S105 - an error code
@@ -102,7 +102,7 @@ def redeem(runtime: CaptchaRuntime, site: Site, response: str) -> SiteverifyResp
     """Check the token's signature, site and age, then redeem it with one conditional update."""
     now = runtime.clock()
     try:
-        token = accepted_token(response, site.site_key, signing_key(), now)
+        token = accepted_token(response, site.site_key, token_key(), now)
     except TokenRejected as rejection:
         return SiteverifyResponse.failure(rejection.code)
     redeemed = runtime.challenges.redeem(token.challenge_id, site.site_key, now)

@@ -4,6 +4,12 @@ time it was passed, under the signing key. A token holds no answer and needs no 
 The key is TOKEN_SIGNING_KEY where set (tests, benchmarks), else the SSM SecureString named by
 TOKEN_SIGNING_KEY_PARAMETER, read through powertools Parameters, which caches it for `KEY_MAX_AGE_SECONDS` (longer
 than a Lambda process lives, so once per warm process, as before).
+
+That key is never used as it is: HKDF (RFC 5869, the `cryptography` package) derives one subkey that signs pass
+tokens (`token_key`) and another that hashes client addresses (`client_key`), each with a generation number in
+its `info`, so either can be rotated alone (TOKEN_KEY_GENERATION, CLIENT_KEY_GENERATION; docs/DEPLOY.md, "Rotating
+the keys"): new tokens without resetting every client's identity, or new identities without voiding the tokens
+in flight.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Final
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from drcaptcha import aws, warm
 from drcaptcha.config import get_settings
@@ -27,6 +36,10 @@ KEY_MAX_AGE_SECONDS: Final = 24 * 3600
 # A token a few seconds "from the future" is clock skew between two warm processes, not forgery.
 _CLOCK_SKEW_SECONDS: Final = 5
 _PROVIDER: Final = "ssm"
+
+# `dc1.<base64url payload>.<base64url HMAC-SHA256: 43 characters>`: anything else is malformed, and is refused
+# before any decoding or comparison.
+TOKEN_PATTERN: Final = re.compile(rf"{TOKEN_PREFIX}\.[A-Za-z0-9_-]{{1,1500}}\.[A-Za-z0-9_-]{{43}}")
 
 INVALID_RESPONSE: Final = "invalid-input-response"
 TIMEOUT_OR_DUPLICATE: Final = "timeout-or-duplicate"
@@ -57,6 +70,21 @@ def signing_key() -> bytes:
     return str(value).encode()
 
 
+def _subkey(purpose: str, generation: int) -> bytes:
+    info = f"drcaptcha/{purpose}/generation-{generation}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(signing_key())
+
+
+def token_key() -> bytes:
+    """The subkey that signs and checks pass tokens."""
+    return _subkey("pass-tokens", get_settings().token_key_generation)
+
+
+def client_key() -> bytes:
+    """The subkey that hashes client addresses into identities (rate limits, reliability, proof of work)."""
+    return _subkey("client-identity", get_settings().client_key_generation)
+
+
 @dataclass(frozen=True)
 class PassToken:
     challenge_id: str
@@ -83,9 +111,10 @@ def sign_token(token: PassToken, key: bytes) -> str:
 
 def read_token(text: str, key: bytes) -> PassToken | None:
     """The token if `text` is one that `key` signed, else None; its age is the caller's to check."""
-    prefix, _, rest = text.partition(".")
-    payload, _, signature = rest.partition(".")
-    if prefix != TOKEN_PREFIX or not payload or not hmac.compare_digest(signature, _signature(payload, key)):
+    if not TOKEN_PATTERN.fullmatch(text):
+        return None
+    _, payload, signature = text.split(".")
+    if not hmac.compare_digest(signature.encode("ascii"), _signature(payload, key).encode("ascii")):
         return None
     try:
         challenge_id, site_key, issued_at = json.loads(_unb64(payload))
