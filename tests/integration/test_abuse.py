@@ -38,6 +38,7 @@ from tests.integration.reliability_support import (
     post_answer,
     served_gateway,
     siteverify,
+    stream_votes,
     template_poller,
 )
 
@@ -174,6 +175,26 @@ def test_guessing_many_answers_to_one_challenge_gets_one_try(stack: CaptchaStack
     # Then only the first guess was judged (a fail); the 30 after it, the right one included, are refused
     assert replies[0].status == 200 and replies[0].body["success"] is False
     assert [reply.status for reply in replies[1:]] == [410] * 30
+    assert stack.challenge_item(challenge_id).outcome == "fail"
+
+
+def test_characters_that_name_no_class_fail_the_challenge_even_in_the_unscored_positions(stack: CaptchaStack) -> None:
+    """Issue 19, item 2: `!!!` in the unscored positions passed and cast votes for no class."""
+    # Given a challenge, answered right at every scored position and with "!" at each unlabelled one
+    site = stack.create_site()
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    typed = stack.right_answer(challenge_id, unlabelled_answer="!")
+    assert "!" in typed
+    votes_before = len(stream_votes())
+
+    # When it is answered
+    reply = post_answer(challenge_id, typed)
+
+    # Then it fails, casts no vote, and the challenge is used up
+    assert reply.status == 200
+    assert reply.body["success"] is False and reply.body["token"] is None
+    assert reply.body["error-codes"] == ["incorrect-answer"]
+    assert len(stream_votes()) == votes_before
     assert stack.challenge_item(challenge_id).outcome == "fail"
 
 

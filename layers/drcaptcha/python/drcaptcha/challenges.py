@@ -235,14 +235,18 @@ def answer_challenge(
 
 
 def _readings(typed: str) -> list[frozenset[int]] | None:
-    """What each typed character may read as; [] for the accessible path's empty answer; None for a wrong length.
+    """What each typed character may read as; [] for the accessible path's empty answer; None (a fail) for a wrong
+    length or a character that names no class, in any position: `!!!` in the unscored positions once passed and
+    cast votes for no class (issue 19, item 2).
 
     A scored glyph accepts any class in the typed class's lookalike group (0 for O, 1 for l); groups are
     symmetric, so "expected is among the typed class's readings" is "typed is among expected's"."""
     if not typed:
         return []
     labels = typed_labels(typed)
-    return None if labels is None else [frozenset(lookalikes.readings_of(label)) for label in labels]
+    if labels is None or NO_CLASS in labels:
+        return None
+    return [frozenset(lookalikes.readings_of(label)) for label in labels]
 
 
 def typed_labels(typed: str) -> list[int] | None:
