@@ -175,7 +175,7 @@ def running_demo(plan: DemoPlan, say: Callable[[str], None] = print) -> Iterator
         extra = activate_demo_ensemble(network_id, say)
 
         site = create_site(f"{plan.host}:{plan.demo_port}", accessible=True)
-        config = DemoSiteConfig(api_url=service.url, site_key=site.site_key, secret=site.secret)
+        config = DemoSiteConfig(api_url=service.url, site_key=site.site_key, secret=site.secret, hostname=site.domain)
         demo = demo_server(config, plan.host, plan.demo_port)
         demo_thread = threading.Thread(target=demo.serve_forever, name="demo-site", daemon=True)
         demo_thread.start()

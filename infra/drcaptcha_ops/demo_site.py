@@ -4,7 +4,7 @@ It plays the part of someone else's website. Its page loads `widget.js` from the
 checks the `drcaptcha-response` token with `POST /v1/siteverify` and the site's secret, server to server, before
 it accepts the form. Without a valid token the form is refused with a clear message.
 
-    python -m drcaptcha_ops.demo_site --api http://127.0.0.1:8080 --site-key dc_site_… (secret in
+    python -m drcaptcha_ops.demo_site --api http://127.0.0.1:8080 --site-key dc_site_… --hostname DOMAIN (secret in
     DRCAPTCHA_DEMO_SECRET)
 """
 
@@ -50,11 +50,13 @@ GENERIC_MESSAGE: Final = "The captcha check failed. Please solve the captcha aga
 
 @dataclass(frozen=True)
 class DemoSiteConfig:
-    """`api_url` is where this server calls siteverify; `widget_api_url` is where browsers load the widget from."""
+    """`api_url` is where this server calls siteverify; `widget_api_url` is where browsers load the widget from;
+    `hostname` is the domain the site was registered with (`create-site DOMAIN`), which siteverify must name."""
 
     api_url: str
     site_key: str
     secret: str
+    hostname: str
     widget_api_url: str | None = None
 
     @property
@@ -151,6 +153,13 @@ def signup() -> tuple[str, int]:
     if not verdict.success:
         flask.current_app.logger.info("siteverify refused the token: %s", ", ".join(verdict.error_codes))
         return _form(verdict.visitor_message, 400)
+    if verdict.hostname != _config().hostname:
+        # As reCAPTCHA and Turnstile tell integrators: a token that names another site's domain is refused, whatever
+        # else it says (docs/RELIABILITY.md, "Siteverify's hostname").
+        flask.current_app.logger.warning(
+            "siteverify named %r, not this site's %r", verdict.hostname, _config().hostname
+        )
+        return _form(GENERIC_MESSAGE, 400)
     if verdict.action != SIGNUP_ACTION:
         # A token made for another form of this site (the widget's action) is no sign-up.
         return _form(GENERIC_MESSAGE, 400)
@@ -181,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drcaptcha_ops.demo_site", description=__doc__.splitlines()[0])
     parser.add_argument("--api", required=True, help="the DrCaptcha API's base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--site-key", required=True, help="the site key from `drcaptcha create-site`")
+    parser.add_argument(
+        "--hostname", required=True, help="the DOMAIN given to `drcaptcha create-site`: siteverify must name it"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     args = parser.parse_args(argv)
@@ -188,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not secret:
         print(f"demo_site: error: set {SECRET_ENV} to the site's secret", file=sys.stderr)
         return 2
-    server = demo_server(DemoSiteConfig(api_url=args.api, site_key=args.site_key, secret=secret), args.host, args.port)
+    config = DemoSiteConfig(api_url=args.api, site_key=args.site_key, secret=secret, hostname=args.hostname)
+    server = demo_server(config, args.host, args.port)
     print(f"demo site: http://{args.host}:{server.server_port}/ (Ctrl-C stops it)")
     try:
         server.serve_forever()

@@ -57,7 +57,9 @@ def stack(emulator_session: Emulator, emnist_dir: Path) -> Iterator[Stack]:
         # The widget on the demo site's origin posts JSON: the gateway must answer the browser's preflight.
         assert answers_cors_preflight(gateway_app)
         gateway = serve_in_thread(make_server("127.0.0.1", 0, gateway_app, threaded=True))
-        demo_config = DemoSiteConfig(api_url=gateway.url, site_key=site.site_key, secret=site.secret)
+        demo_config = DemoSiteConfig(
+            api_url=gateway.url, site_key=site.site_key, secret=site.secret, hostname=DEMO_DOMAIN
+        )
         demo = serve_in_thread(demo_server(demo_config, port=0))
         try:
             yield Stack(emulator_session, site, gateway.url, demo.url, route_keys)

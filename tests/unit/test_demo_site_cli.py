@@ -14,7 +14,7 @@ def test_the_demo_site_will_not_start_without_the_secret_in_its_environment(
     monkeypatch.delenv(SECRET_ENV, raising=False)
 
     # When the demo site is started
-    status = main(["--api", "http://127.0.0.1:8080", "--site-key", "dc_site_abcdefgh"])
+    status = main(["--api", "http://127.0.0.1:8080", "--site-key", "dc_site_abcdefgh", "--hostname", "shop.test"])
 
     # Then it stops with a clear message naming the variable
     assert status == 2
@@ -22,7 +22,9 @@ def test_the_demo_site_will_not_start_without_the_secret_in_its_environment(
 
 
 def test_the_widget_and_siteverify_urls_come_from_the_api_base_without_a_doubled_slash() -> None:
-    config = DemoSiteConfig(api_url="http://api.test/", site_key="k", secret="s", widget_api_url="https://cdn.test")
+    config = DemoSiteConfig(
+        api_url="http://api.test/", site_key="k", secret="s", hostname="shop.test", widget_api_url="https://cdn.test"
+    )
 
     assert config.siteverify_url == "http://api.test/v1/siteverify"
     assert config.widget_url == "https://cdn.test/widget.js"

@@ -42,3 +42,21 @@ def test_the_versioned_bucket_expires_old_versions(stack: LocalStack) -> None:
     ]
     assert expiring and int(expiring[0]) >= 1
     assert any(rule.get("ExpiredObjectDeleteMarker") for rule in rules)
+
+
+@pytest.mark.parametrize(("bucket", "policy"), [("DataBucket", "DataBucketPolicy"), ("WebBucket", "WebBucketPolicy")])
+def test_every_bucket_refuses_requests_without_tls(stack: LocalStack, bucket: str, policy: str) -> None:
+    """Issue 19, item 9: the data bucket had no policy denying plain-HTTP requests (aws:SecureTransport)."""
+    document = stack.resources[policy]["Properties"]
+    assert document["Bucket"] == {"Ref": bucket}
+    denials = [
+        statement
+        for statement in document["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Deny"
+        and statement["Principal"] == "*"
+        and statement["Action"] == "s3:*"
+        and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
+    assert len(denials) == 1
+    assert {"Fn::GetAtt": [bucket, "Arn"]} in denials[0]["Resource"]
+    assert {"Fn::Sub": f"${{{bucket}.Arn}}/*"} in denials[0]["Resource"]
