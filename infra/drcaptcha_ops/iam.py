@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -23,6 +23,22 @@ class Statement:
     effect: str
     actions: tuple[str, ...]
     resources: tuple[str, ...]
+    # `{operator: {key: value or values}}`, as IAM writes it; only StringEquals and Bool are evaluated (below).
+    condition: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
+
+    def holds_for(self, context: dict[str, str]) -> bool:
+        """Whether the statement's condition holds for a request with these condition keys (IAM compares the
+        keys case-insensitively and the values as strings). A condition with another operator never holds here:
+        a check that cannot read it must not count it as a grant."""
+        known = {key.lower(): value for key, value in context.items()}
+        for operator, tests in self.condition.items():
+            if operator not in ("StringEquals", "Bool"):
+                return False
+            for key, expected in tests.items():
+                values = {str(value).lower() for value in _as_tuple(expected)}
+                if known.get(key.lower(), "").lower() not in values:
+                    return False
+        return True
 
 
 class _NoManagedPolicies:
@@ -61,18 +77,26 @@ def function_statements(stack: LocalStack) -> dict[str, list[Statement]]:
         for policy in role.get("Properties", {}).get("Policies", []):
             for raw in resolver.resolve(policy["PolicyDocument"])["Statement"]:
                 statements.append(
-                    Statement(raw.get("Effect", "Allow"), _as_tuple(raw["Action"]), _as_tuple(raw["Resource"]))
+                    Statement(
+                        raw.get("Effect", "Allow"),
+                        _as_tuple(raw["Action"]),
+                        _as_tuple(raw["Resource"]),
+                        raw.get("Condition", {}),
+                    )
                 )
         result[function_id] = statements
     return result
 
 
-def allows(statements: list[Statement], action: str, resource: str) -> bool:
-    """Whether the statements allow `action` on `resource` (explicit Deny wins)."""
+def allows(statements: list[Statement], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    """Whether the statements allow `action` on `resource` for a request with the condition keys `context`
+    (explicit Deny wins)."""
 
     def matches(statement: Statement) -> bool:
-        return any(fnmatchcase(action.lower(), pattern.lower()) for pattern in statement.actions) and any(
-            fnmatchcase(resource, pattern) for pattern in statement.resources
+        return (
+            any(fnmatchcase(action.lower(), pattern.lower()) for pattern in statement.actions)
+            and any(fnmatchcase(resource, pattern) for pattern in statement.resources)
+            and statement.holds_for(context or {})
         )
 
     if any(matches(statement) for statement in statements if statement.effect == "Deny"):

@@ -86,3 +86,24 @@ def test_wildcards_in_actions_and_resources_match_like_iam() -> None:
     assert not allows(statement, "s3:PutObject", "arn:aws:s3:::bucket/glyphs/train/00001.npy")
     denied = [*statement, Statement("Deny", ("s3:*",), ("arn:aws:s3:::bucket/glyphs/secret*",))]
     assert not allows(denied, "s3:GetObject", "arn:aws:s3:::bucket/glyphs/secret.npy")
+
+
+@pytest.mark.parametrize("table", ["ChallengesTable", "VotesTable", "GlyphsTable"])
+def test_no_role_can_scan_the_items_of_answers_votes_or_glyphs_only_count_them(
+    stack: LocalStack, statements: dict[str, list[Statement]], table: str
+) -> None:
+    """Issue 19, item 6: the admin role's Scan returned open challenges' `expected` answers and client hashes.
+    A Scan with Select COUNT returns no item; IAM's dynamodb:Select condition lets the role make only those."""
+    arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{stack.physical_name(table)}"
+    # The admin stats still count (store/base.count_scan sends Select COUNT)
+    assert allows(statements[ADMIN_FUNCTION], "dynamodb:Scan", arn, {"dynamodb:Select": "COUNT"})
+    # But no function may read the items, whatever it asks for
+    for name, function_statements_ in statements.items():
+        for select in ("ALL_ATTRIBUTES", "SPECIFIC_ATTRIBUTES", ""):
+            assert not allows(function_statements_, "dynamodb:Scan", arn, {"dynamodb:Select": select}), (name, select)
+
+
+def test_a_condition_the_check_cannot_read_is_no_grant() -> None:
+    statement = Statement("Allow", ("dynamodb:Scan",), ("*",), {"ForAnyValue:StringLike": {"dynamodb:Select": "*"}})
+    assert not allows([statement], "dynamodb:Scan", "arn:aws:dynamodb:::table/t", {"dynamodb:Select": "COUNT"})
+    assert allows([Statement("Allow", ("dynamodb:Scan",), ("*",))], "dynamodb:Scan", "arn:aws:dynamodb:::table/t")
