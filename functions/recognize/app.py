@@ -18,6 +18,7 @@ logger = Logger()
 REQUIRED_SETTINGS = (
     "ensembles_table",
     "bucket_name",
+    "rate_limits_table",
 )
 app = create_resolver()
 
@@ -27,6 +28,7 @@ app = create_resolver()
     summary="Recognise a drawn character (PNG data URL): top 3 classes with p > 0.1, and the best guess",
 )
 def recognize(body: RecognizeRequest) -> RecognizeResponse:
+    recognition.count_drawing(app.current_event.request_context.http.source_ip)
     return recognition.recognize(body.image, active_ensemble())
 
 

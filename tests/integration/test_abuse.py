@@ -21,14 +21,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 from drcaptcha import ensemble_admin
-from drcaptcha.config import get_settings
+from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.models.api.admin import MemberRequest
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.tokens import PassToken, read_token, sign_token, token_key
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.template import REPO_ROOT
+from functions.captcha import app as captcha_app
+from functions.recognize import app as recognize_app
 from tests.fixtures.tiny_networks import tiny_networks
-from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack, proof
+from tests.integration.captcha_support import SIGNING_KEY, CaptchaStack, api_event, invoke, proof
 from tests.integration.reliability_support import (
     get_challenge,
     http_json,
@@ -246,6 +248,88 @@ def test_one_client_past_the_rate_limit_gets_429_and_no_challenge(stack: Captcha
 
 
 # --- sites ----------------------------------------------------------------------------------------------------
+def test_one_client_gets_the_limit_once_across_every_site_and_the_legacy_api(stack: CaptchaStack) -> None:
+    """Issue 19, item 1: the limit was per site and client, so 30 challenges from each of two sites and 30 from the
+    legacy API were all served to one address in 4 s (site keys are public)."""
+    limit = get_settings().rate_limit_challenges
+    site_a, site_b = stack.create_site("a.example"), stack.create_site("b.example")
+
+    # When one client asks for the limit from each of two sites and from the legacy API
+    replies = [get_challenge(site_a.site_key) for _ in range(limit)]
+    replies += [get_challenge(site_b.site_key) for _ in range(limit)]
+    replies += [invoke(captcha_app.handler, api_event("GET", "/api/get-captcha")) for _ in range(limit)]
+
+    # Then it gets the limit once in all, and a 429 for each of the rest
+    assert [reply.status for reply in replies] == [200] * limit + [429] * (2 * limit)
+    # While another client is served from either site
+    assert get_challenge(site_b.site_key, source_ip="198.51.100.9").status == 200
+
+
+def test_no_burst_passes_the_limit_across_a_window_edge(stack: CaptchaStack) -> None:
+    """Issue 19, item 1: with one fixed window, 2x the limit went through in 7 s across its edge."""
+    limit, length = get_settings().rate_limit_challenges, get_settings().rate_limit_window_seconds
+    site = stack.create_site()
+    # Given a client that spends its limit 3 s before a window's edge
+    stack.clock.now = (stack.clock.now // length + 1) * length - 3
+    before = [get_challenge(site.site_key).status for _ in range(limit)]
+
+    # When it asks for as many again 4 s later, in the next window
+    stack.clock.advance(4)
+    after = [get_challenge(site.site_key) for _ in range(limit)]
+
+    # Then the second burst is refused, and told to come back when the staggered window that holds the first ends
+    assert before == [200] * limit
+    assert [reply.status for reply in after] == [429] * limit
+    assert {int(reply.headers["retry-after"]) for reply in after} == {length // 2 - 1}
+    # And it is served again once that window has passed: a steady client gets the limit a window
+    stack.clock.advance(length // 2 - 1)
+    assert get_challenge(site.site_key).status == 200
+
+
+def test_failed_answers_spend_the_clients_allowance(stack: CaptchaStack) -> None:
+    """Issue 19, item 1: challenges never answered, and failed answers, cost the client nothing."""
+    limit = get_settings().rate_limit_challenges
+    site = stack.create_site()
+    # Given a client that fails a third of its limit's challenges (each fail costs FAILURE_COST = 2 more)
+    for _ in range(limit // 3):
+        challenge_id = get_challenge(site.site_key).body["challenge_id"]
+        assert post_answer(challenge_id, stack.wrong_answer(challenge_id)).body["success"] is False
+
+    # When it asks for another challenge
+    reply = get_challenge(site.site_key)
+
+    # Then its allowance is spent: 10 challenges and 10 fails used the 30
+    assert reply.status == 429
+    assert reply.body["error"]["code"] == "rate-limited"
+
+
+def test_made_up_site_keys_are_counted_against_the_client(stack: CaptchaStack) -> None:
+    """Issue 19, item 1: unknown site keys were answered 400 without limit."""
+    limit = get_settings().rate_limit_challenges
+    replies = [get_challenge(f"dc_site_made-up-{number:04d}") for number in range(limit + 5)]
+    assert [reply.status for reply in replies] == [400] * limit + [429] * 5
+
+
+def test_drawings_past_the_clients_limit_get_429_before_anything_is_decoded(
+    stack: CaptchaStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19, item 4: /v1/recognize was public and unmetered, a free oracle of the ensemble."""
+    monkeypatch.setenv("RATE_LIMIT_RECOGNITIONS", "3")
+    reset_settings()
+    drawing = {"image": _data_url(_png(280, 280, stroke=True))}
+
+    # When one client sends 5 drawings (no ensemble is active: each is refused for that until the limit)
+    replies = [invoke(recognize_app.handler, api_event("POST", "/v1/recognize", json_body=drawing)) for _ in range(5)]
+
+    # Then the 4th and 5th are 429 with Retry-After, and another client is not limited
+    assert [reply.status == 429 for reply in replies] == [False] * 3 + [True] * 2
+    assert all(int(reply.headers["retry-after"]) >= 1 for reply in replies[3:])
+    other = invoke(
+        recognize_app.handler, api_event("POST", "/v1/recognize", json_body=drawing, source_ip="198.51.100.9")
+    )
+    assert other.status != 429
+
+
 def test_a_challenge_answered_with_another_sites_key_is_refused_and_stays_open(stack: CaptchaStack) -> None:
     # Given a challenge issued for site A
     site_a, site_b = stack.create_site("a.example"), stack.create_site("b.example")

@@ -29,9 +29,15 @@ from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha_ops.emulator import Emulator
 from functions.recognize import app as recognize_app
 from tests.fixtures.tiny_networks import Snapshot, tiny_networks
-from tests.integration.captcha_support import Reply, api_event, invoke
+from tests.integration.captcha_support import SIGNING_KEY, Reply, api_event, invoke
 
 CNN2, NN, DNN = "tiny-cnn2", "tiny-nn", "tiny-dnn"
+
+
+@pytest.fixture(autouse=True)
+def signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawings are counted per client, whose identity is keyed by the signing key (template: its SSM parameter)."""
+    monkeypatch.setenv("TOKEN_SIGNING_KEY", SIGNING_KEY)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.challenges import FAILED, PASSED
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED
-from drcaptcha.ratelimit import Window
+from drcaptcha.ratelimit import Limits, Window
 from drcaptcha.store.challenges import Challenge, Declared, Redeemed
 from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, Glyph
 from drcaptcha.store.sites import Site
@@ -47,12 +47,14 @@ class MemoryChallengeStore:
     def count_open(self, now: float) -> int:
         return sum(not stored.used and stored.expires_at > now for stored in self.items.values())
 
-    def add(self, challenge: Challenge, window: Window, now: float) -> None:
-        if self.hits.get(window.bucket, 0) >= window.limit:
-            raise RateLimited("the window is full", retry_after=window.retry_after(now))
+    def add(self, challenge: Challenge, limits: Limits, now: float) -> None:
+        full = tuple(self.hits.get(window.bucket, 0) >= window.limit for window in limits.windows)
+        if any(full):
+            raise RateLimited("a counter is full", retry_after=limits.retry_after(now, full))
         if challenge.challenge_id in self.items:
             raise ServiceUnavailable("could not store the challenge; try again")
-        self.hits[window.bucket] = self.hits.get(window.bucket, 0) + 1
+        for window in limits.windows:
+            self.hits[window.bucket] = self.hits.get(window.bucket, 0) + 1
         self.items[challenge.challenge_id] = StoredChallenge(challenge, challenge.expires_at)
 
     def _open(self, challenge_id: str, now: float, site_key: str | None) -> StoredChallenge | None:
@@ -257,3 +259,15 @@ class MemoryEnsembleStore:
 
     def pointer(self, consistent: bool = True) -> Any:
         return self.active
+
+
+@dataclass
+class MemoryRateLimitStore:
+    hits: dict[str, int] = field(default_factory=dict)
+
+    def spend(self, windows: Sequence[Window], hits: int, now: float, *, refuse_when_full: bool, what: str) -> None:
+        full = tuple(self.hits.get(window.bucket, 0) >= window.limit for window in windows)
+        if refuse_when_full and any(full):
+            raise RateLimited(f"too many {what}", retry_after=Limits(tuple(windows)).retry_after(now, full))
+        for window in windows:
+            self.hits[window.bucket] = self.hits.get(window.bucket, 0) + hits

@@ -24,7 +24,12 @@ from drcaptcha.selection import PickedGlyph
 from drcaptcha.sites import SiteDirectory
 from drcaptcha.siteverify import verify_pass
 from drcaptcha.tokens import read_token, token_key
-from tests.unit.memory_stores import MemoryChallengeStore, MemoryGlyphVoteStore, MemorySiteStore
+from tests.unit.memory_stores import (
+    MemoryChallengeStore,
+    MemoryGlyphVoteStore,
+    MemoryRateLimitStore,
+    MemorySiteStore,
+)
 
 KEY = "unit-signing-key-0123456789abcdef"
 KNOWN = {0: charset.class_of("7"), 2: charset.class_of("A"), 4: charset.class_of("k")}
@@ -61,6 +66,7 @@ class Loop:
     clock: Clock = field(default_factory=Clock)
     challenges: MemoryChallengeStore = field(default_factory=MemoryChallengeStore)
     sites: MemorySiteStore = field(default_factory=MemorySiteStore)
+    rate_limits: MemoryRateLimitStore = field(default_factory=MemoryRateLimitStore)
     delivered: list[VoteRecord] = field(default_factory=list)
 
     def runtime(self) -> CaptchaRuntime:
@@ -76,6 +82,7 @@ class Loop:
             clock=self.clock,
             rng=np.random.default_rng(0),
             challenges=self.challenges,
+            rate_limits=self.rate_limits,  # type: ignore[arg-type]  # the same methods (test_labelling_logic)
             deliver_votes=deliver,
         )
 
@@ -103,13 +110,25 @@ def test_issuing_stores_what_each_position_expects_and_counts_the_request(loop: 
     assert stored.challenge.expected == [KNOWN.get(position, REMOVED) for position in range(6)]
     assert stored.challenge.site_key == site.site_key
     assert challenge.image == "data:image/png;base64,cG5n"
-    assert sum(loop.challenges.hits.values()) == 1
+    # Counted once in each of the client's two staggered windows
+    assert sorted(loop.challenges.hits.values()) == [1, 1]
 
 
-def test_an_unknown_site_gets_no_challenge(loop: Loop) -> None:
+def test_an_unknown_site_gets_no_challenge_and_costs_the_client_a_request(loop: Loop) -> None:
     with pytest.raises(UnknownSite):
         issue_challenge(loop.runtime(), "dc_site_nobody-at-all", "192.0.2.1")
     assert loop.challenges.items == {}
+    assert sorted(loop.rate_limits.hits.values()) == [1, 1]
+
+
+def test_made_up_site_keys_past_the_clients_allowance_are_rate_limited(loop: Loop) -> None:
+    """Issue 19, item 1: unknown site keys were answered 400 without limit."""
+    runtime = loop.runtime()
+    for number in range(3):  # the loop's limit
+        with pytest.raises(UnknownSite):
+            issue_challenge(runtime, f"dc_site_made-up-{number}", "192.0.2.1")
+    with pytest.raises(RateLimited):
+        issue_challenge(runtime, "dc_site_made-up-3", "192.0.2.1")
 
 
 def test_a_client_past_the_window_limit_is_told_when_to_retry(loop: Loop) -> None:
@@ -309,3 +328,21 @@ def test_the_admin_stats_count_what_the_stores_hold_and_say_when_nothing_is_left
     # And once a glyph is unlabelled again, there is something to label
     glyphs.add_glyph("train:00000:0002")
     assert not admins.crowd_stats(loop.clock, glyphs=glyphs, challenges=loop.challenges).nothing_left_to_label
+
+
+def test_a_flood_of_made_up_site_keys_never_pushes_a_real_site_out_of_the_cache(loop: Loop) -> None:
+    """Issue 19, item 1: unknown keys shared the site cache, so 10,000 of them evicted the real sites."""
+    site = sites.create_site("example.com", loop.clock, store=loop.sites)
+    directory = SiteDirectory(loop.clock, store=loop.sites)
+    assert directory.get(site.site_key) is not None
+    reads_after_first_lookup = loop.sites.reads
+
+    # When 12,000 made-up keys are looked up (each read once, then remembered as unknown)
+    for number in range(12_000):
+        assert directory.get(f"dc_site_made-up-{number}") is None
+    assert directory.get("dc_site_made-up-11999") is None
+
+    # Then the real site is still served from the cache: no read for it
+    reads = loop.sites.reads
+    assert directory.get(site.site_key) is not None
+    assert loop.sites.reads == reads == reads_after_first_lookup + 12_000

@@ -16,11 +16,13 @@ from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.store.challenges import ChallengeStore
 from drcaptcha.store.glyphs import GlyphVoteStore
+from drcaptcha.store.rate_limits import RateLimitStore
 from drcaptcha.store.sites import SiteStore
 from tests.unit.memory_stores import (
     MemoryChallengeStore,
     MemoryEnsembleStore,
     MemoryGlyphVoteStore,
+    MemoryRateLimitStore,
     MemorySiteStore,
 )
 
@@ -91,7 +93,12 @@ def test_a_vote_for_an_unknown_glyph_is_refused(records: MemoryGlyphVoteStore) -
 
 @pytest.mark.parametrize(
     ("real", "memory"),
-    [(ChallengeStore, MemoryChallengeStore), (SiteStore, MemorySiteStore), (GlyphVoteStore, MemoryGlyphVoteStore)],
+    [
+        (ChallengeStore, MemoryChallengeStore),
+        (SiteStore, MemorySiteStore),
+        (GlyphVoteStore, MemoryGlyphVoteStore),
+        (RateLimitStore, MemoryRateLimitStore),
+    ],
 )
 def test_each_memory_store_has_the_real_stores_methods_and_parameters(real: type, memory: type) -> None:
     def methods(cls: type) -> dict[str, list[str]]:

@@ -45,10 +45,11 @@ from drcaptcha.models.api.captcha import (
     ProofOfWork,
 )
 from drcaptcha.models.stream import VoteRecord
-from drcaptcha.ratelimit import Window, client_identity
+from drcaptcha.ratelimit import FAILURE_COST, Limits, client_identity, client_windows
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, PickedGlyph
 from drcaptcha.sites import LEGACY_SITE, SiteDirectory
 from drcaptcha.store.challenges import Challenge, ChallengeStore, Declared
+from drcaptcha.store.rate_limits import RateLimitStore
 from drcaptcha.store.sites import Site
 from drcaptcha.tokens import PassToken, client_key, sign_token, token_key
 
@@ -78,6 +79,7 @@ class CaptchaRuntime:
     clock: Clock
     rng: np.random.Generator
     challenges: ChallengeStore = field(default_factory=ChallengeStore)
+    rate_limits: RateLimitStore = field(default_factory=RateLimitStore)
     deliver_votes: VoteSink = outbox.deliver_votes
     # Each client's recent challenges and failed answers: the proof of work's difficulty rises with them.
     activity: pow.RecentActivity = field(default_factory=pow.RecentActivity)
@@ -129,6 +131,10 @@ def issue_challenge(
     """A challenge of glyphs and proof of work, or (`accessible`, where the site allows it) of proof of work only."""
     site = runtime.sites.get(site_key)
     if site is None:
+        # A made-up key costs the client as a challenge does: 429 once its cross-site allowance is spent.
+        now = runtime.clock()
+        client = client_identity(source_ip, client_key())
+        runtime.rate_limits.spend(client_windows(client, now), 1, now, refuse_when_full=True, what="requests")
         raise UnknownSite(f"no site has the key {site_key!r}")
     if accessible and not site.accessible:
         raise Forbidden("this site does not offer the accessible path")
@@ -155,7 +161,7 @@ def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str, *, accessible: b
         pow_difficulty=difficulty,
         accessible=accessible,
     )
-    runtime.challenges.add(challenge, Window.at(site.site_key, client, now), now)
+    runtime.challenges.add(challenge, Limits.at(client, now), now)
     runtime.activity.record_request(client, now)
     image = None
     if picks:
@@ -230,7 +236,12 @@ def answer_challenge(
     if not runtime.challenges.record_fail(challenge_id, now, site_key):
         raise Gone("this challenge was answered already, has expired, or does not exist: fetch a new one")
     if source_ip is not None:
-        runtime.activity.record_failure(client_identity(source_ip, client_key()), now)
+        # The fail costs the client FAILURE_COST challenges of its cross-site allowance (the rate limiter's
+        # counters, one TransactWriteItems: the fail's second call, as the vote put is a pass's), and raises the
+        # difficulty of this warm process's next challenges for it.
+        client = client_identity(source_ip, client_key())
+        runtime.rate_limits.spend(client_windows(client, now), FAILURE_COST, now, refuse_when_full=False, what="fails")
+        runtime.activity.record_failure(client, now)
     return AnswerResponse(success=False, error_codes=[INCORRECT_ANSWER])
 
 

@@ -62,8 +62,11 @@ class Settings(BaseSettings):
     token_key_generation: int = Field(default=1, ge=1, alias="TOKEN_KEY_GENERATION")
     client_key_generation: int = Field(default=1, ge=1, alias="CLIENT_KEY_GENERATION")
 
-    # The captcha API: challenges a client may request per site and fixed window, and the warm caches' lifetimes.
+    # The captcha API: challenges a client may request a window across every site (drcaptcha/ratelimit.py: two
+    # staggered windows; failed answers and unknown site keys spend from it), and the warm caches' lifetimes.
     rate_limit_challenges: int = Field(default=30, ge=1, alias="RATE_LIMIT_CHALLENGES")
+    # Drawings a client may send to /v1/recognize a window (the same two staggered windows, their own counters).
+    rate_limit_recognitions: int = Field(default=30, ge=1, alias="RATE_LIMIT_RECOGNITIONS")
     rate_limit_window_seconds: int = Field(default=60, ge=1, alias="RATE_LIMIT_WINDOW_SECONDS")
     unlabelled_cache_seconds: float = Field(default=30.0, ge=0, alias="UNLABELLED_CACHE_SECONDS")
     sites_cache_seconds: float = Field(default=60.0, ge=0, alias="SITES_CACHE_SECONDS")

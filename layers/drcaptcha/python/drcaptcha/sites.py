@@ -108,18 +108,28 @@ class SiteDirectory:
 
     def __init__(self, clock: Callable[[], float] = time.time, store: SiteStore | None = None) -> None:
         self._store = store or SiteStore()
-        # Unknown keys are remembered too (as None), so a flood of made-up keys costs one read per key and lifetime.
-        self._cache: warm.TLRUCache[str, Site | None] = warm.expiring(
+        self._cache: warm.TLRUCache[str, Site] = warm.expiring(
+            _MAX_CACHED_SITES, lambda: get_settings().sites_cache_seconds, clock
+        )
+        # Unknown keys are remembered too, so a flood of made-up keys costs one read per key and lifetime, but in a
+        # bounded cache of their own: they can never push a real site out (issue 19, item 1). The client pays for
+        # each with its rate limit (challenges.issue_challenge).
+        self._unknown: warm.TLRUCache[str, bool] = warm.expiring(
             _MAX_CACHED_SITES, lambda: get_settings().sites_cache_seconds, clock
         )
 
     def get(self, site_key: str) -> Site | None:
         if site_key == LEGACY_SITE_KEY:
             return LEGACY_SITE
+        if site_key in self._unknown:
+            return None
         try:
             return self._cache[site_key]
         except KeyError:
             pass  # not cached, or lapsed
         site = self._store.get(site_key)
-        self._cache[site_key] = site
+        if site is None:
+            self._unknown[site_key] = True
+        else:
+            self._cache[site_key] = site
         return site

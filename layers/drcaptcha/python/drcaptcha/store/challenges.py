@@ -29,9 +29,9 @@ from drcaptcha.errors import RateLimited, ServiceUnavailable
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.api.captcha import ACCESSIBLE_PATH
 from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
-from drcaptcha.ratelimit import Window
+from drcaptcha.ratelimit import Limits
 from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
-from drcaptcha.store.rate_limits import count_in, limited
+from drcaptcha.store.rate_limits import count_in, full_windows
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ class ChallengeStore:
             {":unused": {"BOOL": False}, ":now": {"N": str(now)}},
         )
 
-    def add(self, challenge: Challenge, window: Window, now: float) -> None:
-        """Store `challenge` and count it in `window`, in one transaction; RateLimited when the window is full."""
+    def add(self, challenge: Challenge, limits: Limits, now: float) -> None:
+        """Store `challenge` and count it in `limits`, in one transaction; RateLimited when a counter is full."""
         item = ChallengeItem(
             challenge_id=challenge.challenge_id,
             site_key=challenge.site_key,
@@ -103,13 +103,13 @@ class ChallengeStore:
         try:
             with transaction() as writes:
                 writes.save(item, condition=ChallengeItem.challenge_id.does_not_exist())
-                count_in(writes, window)
+                count_in(writes, limits)
         except ConditionFailed as failed:
-            if limited(failed):
+            full = full_windows(failed, len(limits.windows))
+            if full is not None:
                 raise RateLimited(
-                    f"more than {window.limit} challenges in {get_settings().rate_limit_window_seconds} s "
-                    "from this client",
-                    retry_after=window.retry_after(now),
+                    f"too many challenges in {get_settings().rate_limit_window_seconds} s from this client",
+                    retry_after=limits.retry_after(now, full),
                 ) from failed
             raise ServiceUnavailable("could not store the challenge; try again") from failed
         except TransactWriteError as error:
