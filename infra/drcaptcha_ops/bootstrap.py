@@ -49,6 +49,7 @@ DEPLOYED_BY_SAM_ONLY = frozenset(
         "AWS::CloudFront::Distribution",
         "AWS::CloudFront::OriginAccessControl",
         "AWS::CloudFront::CachePolicy",
+        "AWS::CloudFront::ResponseHeadersPolicy",
     }
 )
 

@@ -27,6 +27,26 @@ WEB_ROOT: Final = REPO_ROOT / "web"
 PAGES_FOLDER: Final = "pages"
 # Not part of the built site: the page templates (rendered instead) and the demo site's own templates.
 NOT_PUBLISHED: Final = (PAGES_FOLDER, "demo")
+# Every page and file of the site, and the dashboard, carry this policy (issue 19, item 8): the local gateway sends
+# it (gateway/web.py), and CloudFront's SecurityHeadersPolicy in template.yaml holds the same text (a test compares
+# them). Scripts only from the site's own files; the widget's proof-of-work worker runs from a blob: URL; the
+# widget injects its styles (a <style> element) and the captcha image is a data: URL; the API is same-origin; the
+# dashboard's training plots are presigned URLs of the data bucket (https: on AWS; the emulator's origin locally,
+# which the gateway adds: `content_security_policy`).
+CONTENT_SECURITY_POLICY: Final = (
+    "default-src 'self'; script-src 'self'; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob: https:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def content_security_policy(image_origin: str | None = None) -> str:
+    """The site's policy, with `image_origin` (the local emulator's, for presigned plot URLs) allowed for images."""
+    if not image_origin:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace(
+        "img-src 'self' data: blob: https:", f"img-src 'self' data: blob: https: {image_origin}"
+    )
 
 
 @cache

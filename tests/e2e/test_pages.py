@@ -15,6 +15,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from drcaptcha.glyphs import GlyphStore
+from drcaptcha_ops import pages
 from tests.e2e.support import BrowserPage, Stack, right_answer
 
 # Each page, and an element that shows its content has rendered (not just that the HTML arrived).
@@ -51,9 +52,12 @@ def test_each_page_renders_without_console_errors_under_the_one_navigation(
     path, rendered = GATEWAY_PAGES[name]
 
     # When the page is opened on the gateway
-    page.goto(stack.api_url + path)
+    response = page.goto(stack.api_url + path)
 
-    # Then its content renders, and nothing was logged as an error
+    # Then it comes with the site's Content-Security-Policy (script-src 'self', issue 19 item 8), its content
+    # renders, and nothing was logged as an error: Chromium logs every script, style or worker the policy refuses
+    assert response is not None
+    assert response.headers["content-security-policy"] == pages.content_security_policy(stack.emulator.endpoint)
     expect(page.locator(rendered).first).to_be_visible()
     page.wait_for_load_state("networkidle")
     assert browser_page.errors == []

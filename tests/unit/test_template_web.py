@@ -136,3 +136,16 @@ def test_every_api_route_reaches_the_api_through_the_distribution_and_no_page_is
     for behavior in config["CacheBehaviors"]:
         if behavior["TargetOriginId"] == "api":
             assert "POST" in behavior["AllowedMethods"] and "PATCH" in behavior["AllowedMethods"]
+
+
+def test_the_pages_carry_the_same_content_security_policy_on_cloudfront_as_from_the_gateway() -> None:
+    """Issue 19, item 8: no page had a Content-Security-Policy. CloudFront sends the gateway's policy text."""
+    cloudformation = local_stack().template
+    policy = cloudformation["Resources"]["PagesSecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]
+    assert csp == {"ContentSecurityPolicy": pages.CONTENT_SECURITY_POLICY, "Override": True}
+    assert "script-src 'self';" in pages.CONTENT_SECURITY_POLICY and "unsafe-eval" not in pages.CONTENT_SECURITY_POLICY
+    behaviour = cloudformation["Resources"]["WebDistribution"]["Properties"]["DistributionConfig"][
+        "DefaultCacheBehavior"
+    ]
+    assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "PagesSecurityHeadersPolicy"}

@@ -11,6 +11,7 @@ from pathlib import Path
 import flask
 from werkzeug.security import safe_join
 
+from drcaptcha.config import get_settings
 from drcaptcha_ops import pages
 from drcaptcha_ops.pages import WEB_ROOT as WEB_ROOT
 
@@ -19,6 +20,14 @@ def web_file(request: flask.Request, web_root: Path) -> flask.Response | None:
     """The file of `web_root` that a GET or HEAD asks for (a folder's index.html), or None: never one outside it."""
     if request.method not in {"GET", "HEAD"}:
         return None
+    response = _file_response(request, web_root)
+    if response is not None:
+        response.headers["Content-Security-Policy"] = pages.content_security_policy(get_settings().aws_endpoint_url)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _file_response(request: flask.Request, web_root: Path) -> flask.Response | None:
     page = pages.page_response(request, web_root)
     if page is not None:
         return page
