@@ -37,6 +37,7 @@ BENCHMARKS = {
     "readings": ["bench.bench_readings"],
     "people": ["bench.bench_people"],
     "pow": ["bench.bench_pow"],
+    "repeats": ["bench.bench_repeats"],
 }
 
 

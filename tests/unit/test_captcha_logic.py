@@ -47,7 +47,7 @@ class Clock:
 class FixedSelector:
     """Always the same six glyphs, in order: known at positions 0, 2 and 4, unlabelled at 1, 3 and 5."""
 
-    def pick(self) -> list[PickedGlyph]:
+    def pick(self, client: str | None = None) -> list[PickedGlyph]:
         return list(PICKS)
 
     def images(self, picks: Sequence[PickedGlyph]) -> list[NDArray[np.uint8]]:
@@ -57,7 +57,7 @@ class FixedSelector:
 class GoldSelector(FixedSelector):
     """The same glyphs, but a known 0 shown as gold (unscored) at position 5."""
 
-    def pick(self) -> list[PickedGlyph]:
+    def pick(self, client: str | None = None) -> list[PickedGlyph]:
         return [*PICKS[:5], PickedGlyph(GlyphRef("train", 0, 5), charset.class_of("0"), gold=True)]
 
 

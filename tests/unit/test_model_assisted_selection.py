@@ -126,3 +126,33 @@ def test_an_uncapped_uniform_pool_is_never_used_up_and_keeps_the_labels() -> Non
     assert not pool.used_up(6)
     assert all(pick.label == pick.ref.offset % 47 for pick in picks)
     assert len(set(picks)) == 50
+
+
+def test_candidates_drawn_in_rounds_recur_only_after_every_other_one_has_been_shown() -> None:
+    """Issue 19, item 2: unlabelled glyphs recurred within a few challenges, which told a remembering client the
+    positions that do not count."""
+    refs = [GlyphRef("train", 0, index) for index in range(10)]
+    weights = np.array([10.0] + [1.0] * 9)  # one candidate far more likely than the rest
+    candidates = WeightedCandidates.of(refs, weights, [None] * 10, cap=5, rounds=True)
+    rng = np.random.default_rng(0)
+
+    first_round = [pick.ref.key for _ in range(5) for pick in candidates.draw(rng, 2)]
+    assert len(set(first_round)) == 10  # each shown once before any is shown twice, the heavy one included
+    second_round = [pick.ref.key for _ in range(5) for pick in candidates.draw(rng, 2)]
+    assert len(set(second_round)) == 10
+    assert set(candidates.shown) == {2}
+
+
+def test_a_draw_avoids_the_glyphs_a_client_has_seen_while_others_are_left() -> None:
+    """Issue 19, item 2: what a remembering client has seen is not shown to it again while the set allows."""
+    refs = [GlyphRef("train", 0, index) for index in range(6)]
+    candidates = WeightedCandidates.of(refs, np.ones(6), [None] * 6, cap=5)
+    rng = np.random.default_rng(1)
+    seen: set[str] = set()
+    for _ in range(3):  # three draws of two use up the six
+        picks = {pick.ref.key for pick in candidates.draw(rng, 2, avoid=seen)}
+        assert not picks & seen
+        seen |= picks
+    assert len(seen) == 6
+    # Once the client has seen them all, it is shown some again rather than nothing
+    assert len(candidates.draw(rng, 2, avoid=seen)) == 2

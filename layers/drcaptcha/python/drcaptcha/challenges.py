@@ -146,7 +146,7 @@ def _issue(runtime: CaptchaRuntime, site: Site, source_ip: str, *, accessible: b
     client = client_identity(source_ip, client_key())
     now = runtime.clock()
     difficulty = _difficulty(runtime, site, client, now, accessible=accessible)
-    picks = [] if accessible else runtime.selector.pick()
+    picks = [] if accessible else runtime.selector.pick(client=client)
     challenge = Challenge(
         challenge_id=secrets.token_urlsafe(16),
         site_key=site.site_key,

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     rate_limit_recognitions: int = Field(default=30, ge=1, alias="RATE_LIMIT_RECOGNITIONS")
     rate_limit_window_seconds: int = Field(default=60, ge=1, alias="RATE_LIMIT_WINDOW_SECONDS")
     unlabelled_cache_seconds: float = Field(default=30.0, ge=0, alias="UNLABELLED_CACHE_SECONDS")
+    # Unlabelled glyphs read at each refresh (drcaptcha/selection.py): wide, so that one client rarely sees one
+    # again (issue 19); a small crowd labels sooner with fewer (a glyph needs about 3 votes).
+    unlabelled_candidates: int = Field(default=500, ge=1, le=5000, alias="UNLABELLED_CANDIDATES")
     sites_cache_seconds: float = Field(default=60.0, ge=0, alias="SITES_CACHE_SECONDS")
     # The proof of work's base difficulty (leading zero bits) of a site that sets none (drcaptcha/pow.py).
     pow_default_difficulty: int = Field(default=pow.DEFAULT_DIFFICULTY, ge=0, le=28, alias="POW_DEFAULT_DIFFICULTY")

@@ -33,12 +33,15 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   Counting in the process, not in the Glyphs table's `shown`, keeps issuing at one write: a fleet of N warm
   processes allows N times the cap, which still spreads a hard glyph over many captchas rather than letting a
   bot see the same one over and over.
+- A client is not shown an unlabelled glyph again while this process has others to show it
+  (`AVOID_SEEN_UNLABELLED`), from `UNLABELLED_CANDIDATES` (500) read at each refresh: a client that remembered
+  glyphs told the positions that do not count by their recurring (issue 19; bench/bench_repeats.py).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -64,7 +67,15 @@ GOLD_DRAW_ATTEMPTS: Final = 4
 READING_STATES_LIMIT: Final = 20_000
 KNOWN_SPLIT: Final = "train"
 POOL_SHARDS: Final = 4
-UNLABELLED_CANDIDATES: Final = 50
+# Drawn in rounds (least shown first): off. It stops unlabelled glyphs recurring, but a glyph then waits a whole
+# round for each vote, and a small crowd labels nothing (bench/bench_repeats.py, docs/BENCHMARKS.md "Glyph
+# repeats"); `AVOID_SEEN_UNLABELLED` does the job without slowing labels.
+UNLABELLED_IN_ROUNDS: Final = False
+# A client is not shown an unlabelled glyph it has seen (in this warm process, within CLIENT_MEMORY_SECONDS) while
+# enough others are drawable, so remembering glyphs does not tell it which positions do not count (issue 19).
+AVOID_SEEN_UNLABELLED: Final = True
+CLIENT_MEMORY_SECONDS: Final = 3600.0
+CLIENT_MEMORY_SIZE: Final = 50_000
 AMBIGUOUS_CANDIDATES: Final = 10
 AMBIGUOUS_SHARE: Final = 0.25
 MAX_SHOWS_PER_WINDOW: Final = 20
@@ -137,13 +148,18 @@ class WeightedCandidates:
     shown: NDArray[np.int64]
     labels: list[int | None]
     cap: int | None = MAX_SHOWS_PER_WINDOW
+    # In rounds: a candidate is drawn again only once every other drawable one has been shown as often (the least
+    # shown first, by weight among them), so a glyph recurs as late as the candidates allow (issue 19, item 2).
+    rounds: bool = False
     picks: list[PickedGlyph] = field(init=False, repr=False)
     _weighted: NDArray[np.bool_] = field(init=False, repr=False)
     _inverse: NDArray[np.float64] = field(init=False, repr=False)
     _uniform: bool = field(init=False, repr=False)
+    _keys: NDArray[np.object_] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.picks = [PickedGlyph(ref, label) for ref, label in zip(self.refs, self.labels, strict=True)]
+        self._keys = np.array([ref.key for ref in self.refs], dtype=object)
         self._weighted = self.weights > 0
         self._inverse = np.divide(1.0, self.weights, out=np.full(len(self.refs), np.inf), where=self._weighted)
         self._uniform = self.cap is None and bool(np.all(self.weights == self.weights[:1]))
@@ -155,8 +171,9 @@ class WeightedCandidates:
         weights: NDArray[np.float64],
         labels: list[int | None],
         cap: int | None = MAX_SHOWS_PER_WINDOW,
+        rounds: bool = False,
     ) -> WeightedCandidates:
-        return cls(refs, weights, np.zeros(len(refs), dtype=np.int64), labels, cap)
+        return cls(refs, weights, np.zeros(len(refs), dtype=np.int64), labels, cap, rounds)
 
     def __len__(self) -> int:
         return len(self.refs)
@@ -167,14 +184,22 @@ class WeightedCandidates:
             return False
         return int(np.count_nonzero(self.shown < self.cap)) < min(needed, len(self.refs))
 
-    def draw(self, rng: np.random.Generator, count: int) -> list[PickedGlyph]:
+    def draw(self, rng: np.random.Generator, count: int, avoid: Collection[str] = ()) -> list[PickedGlyph]:
         """`count` distinct candidates (fewer if there are fewer, none if there are none), by weight, capped ones
-        left out while enough uncapped ones remain; uniformly when they do not."""
+        and those whose keys are in `avoid` left out while enough others remain; uniformly when they do not."""
         count = min(count, len(self.refs))
         if count == 0:
             return []
         drawable = self._weighted if self.cap is None else self._weighted & (self.shown < self.cap)
-        if self._uniform or np.count_nonzero(drawable) < count:
+        if avoid:
+            fresh = drawable & ~np.isin(self._keys, list(avoid))
+            if np.count_nonzero(fresh) >= count:
+                drawable = fresh
+        if self.rounds and np.count_nonzero(drawable) >= count:
+            # The least shown drawable candidates, enough of them for this draw.
+            level = np.sort(self.shown[drawable])[count - 1]
+            drawable = drawable & (self.shown <= level)
+        if (self._uniform and not avoid) or np.count_nonzero(drawable) < count:
             chosen = rng.choice(len(self.refs), size=count, replace=False)
         else:
             # Efraimidis-Spirakis: the `count` largest keys log(u) / weight are a weighted draw without
@@ -205,6 +230,10 @@ class GlyphSelector:
         self._scored_known: WeightedCandidates | None = None
         self._gold_known: WeightedCandidates | None = None
         self._unlabelled: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _unlabelled_lifetime, clock)
+        # The unlabelled glyphs each client was shown lately (bounded: least recently used clients go first).
+        self._seen: warm.TLRUCache[str, set[str]] = warm.expiring(
+            CLIENT_MEMORY_SIZE, lambda: CLIENT_MEMORY_SECONDS, clock
+        )
 
     def preferences(self) -> dict[str, float]:
         """Each current candidate's glyph id and draw weight (unlabelled and scored known): for inspection."""
@@ -217,13 +246,21 @@ class GlyphSelector:
         }
 
     def pick(
-        self, count: int = GLYPHS_PER_CHALLENGE, min_known: int = MIN_KNOWN_GLYPHS, gold: int = GOLD_GLYPHS
+        self,
+        count: int = GLYPHS_PER_CHALLENGE,
+        min_known: int = MIN_KNOWN_GLYPHS,
+        gold: int = GOLD_GLYPHS,
+        client: str | None = None,
     ) -> list[PickedGlyph]:
         """`count` glyphs in random order: at least `min_known` known and scored, `gold` known and unscored (gold
-        readings), the rest unlabelled while any are left (scored known glyphs when none are)."""
+        readings), the rest unlabelled while any are left (scored known glyphs when none are). For a `client`,
+        unlabelled glyphs it was shown before are avoided while others are left."""
         gold = min(gold, count - min_known)
         candidates = self._unlabelled_candidates(count - min_known - gold)
-        picks = candidates.draw(self._rng, count - min_known - gold)
+        seen = self._seen.get(client, set()) if client is not None and AVOID_SEEN_UNLABELLED else set()
+        picks = candidates.draw(self._rng, count - min_known - gold, avoid=seen)
+        if client is not None and AVOID_SEEN_UNLABELLED:
+            self._seen[client] = seen | {pick.ref.key for pick in picks}
         scored = self._known(count - gold - len(picks))
         picks += scored + self._gold(gold, {pick.ref for pick in scored})
         order = self._rng.permutation(len(picks))
@@ -344,7 +381,7 @@ class GlyphSelector:
     def _unlabelled_candidates(self, needed: int) -> WeightedCandidates:
         cached = self._unlabelled.get(_CURRENT)
         if cached is None or cached.used_up(needed):
-            unlabelled = self._query(UNLABELLED, UNLABELLED_CANDIDATES)
+            unlabelled = self._query(UNLABELLED, get_settings().unlabelled_candidates)
             ambiguous = self._query(AMBIGUOUS, AMBIGUOUS_CANDIDATES)
             refs = unlabelled + ambiguous
             weights = np.array([1.0] * len(unlabelled) + [AMBIGUOUS_SHARE] * len(ambiguous))
@@ -352,7 +389,9 @@ class GlyphSelector:
             if ensemble is not None:
                 top = ensemble.predict(np.stack(self.images_of(refs))).max(axis=1).astype(np.float64)
                 weights *= SCORE_FLOOR + 1.0 - top
-            candidates = WeightedCandidates.of(refs, weights, [None] * len(refs), cap=UNLABELLED_SHOWS_PER_WINDOW)
+            candidates = WeightedCandidates.of(
+                refs, weights, [None] * len(refs), cap=UNLABELLED_SHOWS_PER_WINDOW, rounds=UNLABELLED_IN_ROUNDS
+            )
             self._unlabelled[_CURRENT] = cached = candidates
         return cached
 
