@@ -16,7 +16,7 @@ from pynamodb.exceptions import PutError
 
 from drcaptcha import admins, charset, sites, warm
 from drcaptcha.challenges import CaptchaRuntime, answer_challenge, issue_challenge, legacy_test_captcha
-from drcaptcha.errors import Gone, RateLimited, UnknownSite
+from drcaptcha.errors import Gone, RateLimited, ServiceUnavailable, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphRef
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import CROWD
@@ -210,6 +210,26 @@ def test_a_wrong_answer_fails_and_uses_the_challenge_up(loop: Loop) -> None:
     assert loop.delivered == []
     with pytest.raises(Gone):
         answer_challenge(runtime, challenge.challenge_id, right_answer())
+
+
+def test_a_failed_answer_costs_the_client_and_stays_a_fail_when_the_counters_cannot_be_written(loop: Loop) -> None:
+    site = sites.create_site("example.com", loop.clock, store=loop.sites)
+    runtime = loop.runtime()
+    wrong = "000000"
+    # A fail adds FAILURE_COST (2) to each of the client's two windows
+    first = issue_challenge(runtime, site.site_key, "192.0.2.1")
+    assert not answer_challenge(runtime, first.challenge_id, wrong, source_ip="192.0.2.1").success
+    assert sorted(loop.rate_limits.hits.values()) == [2, 2]
+
+    # When the rate-limit table refuses the write, the answer is still a plain fail, not a 503
+    second = issue_challenge(runtime, site.site_key, "192.0.2.1")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ServiceUnavailable("throttled")
+
+    loop.rate_limits.spend = refuse  # type: ignore[method-assign]
+    failed = answer_challenge(runtime, second.challenge_id, wrong, source_ip="192.0.2.1")
+    assert failed.error_codes == ["incorrect-answer"]
 
 
 def test_an_answer_of_the_wrong_length_fails_without_a_pass(loop: Loop) -> None:

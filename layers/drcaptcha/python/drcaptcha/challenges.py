@@ -32,7 +32,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from drcaptcha import charset, lookalikes, outbox, pow, warm
 from drcaptcha.config import get_settings
-from drcaptcha.errors import Forbidden, Gone, UnknownSite
+from drcaptcha.errors import Forbidden, Gone, ServiceUnavailable, UnknownSite
 from drcaptcha.glyphs import REMOVED, GlyphStore
 from drcaptcha.models.api.captcha import (
     ACCESSIBLE_PATH,
@@ -239,8 +239,15 @@ def answer_challenge(
         # The fail costs the client FAILURE_COST challenges of its cross-site allowance (the rate limiter's
         # counters, one TransactWriteItems: the fail's second call, as the vote put is a pass's), and raises the
         # difficulty of this warm process's next challenges for it.
+        # The fail is recorded already: a counter that cannot be written now costs the client nothing this time,
+        # rather than turning its answer into a 503.
         client = client_identity(source_ip, client_key())
-        runtime.rate_limits.spend(client_windows(client, now), FAILURE_COST, now, refuse_when_full=False, what="fails")
+        try:
+            runtime.rate_limits.spend(
+                client_windows(client, now), FAILURE_COST, now, refuse_when_full=False, what="fails"
+            )
+        except ServiceUnavailable:
+            logger.warning("a failed answer's cost was not counted (the rate-limit table refused the write)")
         runtime.activity.record_failure(client, now)
     return AnswerResponse(success=False, error_codes=[INCORRECT_ANSWER])
 
