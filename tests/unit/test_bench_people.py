@@ -3,6 +3,9 @@ read their data the way the bench says."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from bench.bench_people import (
@@ -19,6 +22,7 @@ from bench.bench_people import (
 from bench.bench_readings import Reading
 from drcaptcha import charset
 from drcaptcha.challenges import SCORED_WRONG_ALLOWED
+from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.selection import MIN_KNOWN_GLYPHS
 
 
@@ -65,3 +69,24 @@ def test_real_readings_are_scored_under_the_groups_with_the_rules_allowance() ->
     # Every pair of each captcha's scored glyphs: 2 of captcha 0's 3 pairs hold the 7; captcha 1's 3 all pass
     assert real_pass_rates(readings, Rule(2, 0)) == (4 / 6, 6)
     assert human_error_rate(readings) == 1 / 4  # the 7s and the As (the 0s are grouped): one of four wrong
+
+
+def test_a_trained_transfer_networks_errors_replace_the_modelled_ones(tmp_path: Path) -> None:
+    # Given two trained transfer networks' confusions: one reads every class right, one reads every class wrong
+    perfect, hopeless = tmp_path / "perfect.json", tmp_path / "hopeless.json"
+    perfect.write_text(json.dumps({"counts": (10 * np.eye(NUM_CLASSES, dtype=int)).tolist()}))
+    hopeless.write_text(json.dumps({"counts": (10 * np.roll(np.eye(NUM_CLASSES, dtype=int), 17, axis=1)).tolist()}))
+    rule = Rule(MIN_KNOWN_GLYPHS, SCORED_WRONG_ALLOWED)
+
+    # When the bench runs with each (the same seed, so the same people and the same ensemble bot)
+    def run(confusion: Path | None) -> Figures:
+        return simulate(rule, 0.5, Parts(), 0.125, 1_000, 15, transfer_confusion=confusion)
+
+    modelled, with_perfect, with_hopeless = run(None), run(perfect), run(hopeless)
+
+    # Then only the transfer bot moves: the perfect network loses only what the warp takes, and the hopeless one
+    # fails (all but the few glyphs its shift lands inside their lookalike group, as 1 read as I)
+    assert with_perfect.first_try == modelled.first_try == with_hopeless.first_try
+    assert with_perfect.ensemble_bot == modelled.ensemble_bot
+    assert with_perfect.transfer_bot > 0.9 > modelled.transfer_bot
+    assert with_hopeless.transfer_bot < 0.01
