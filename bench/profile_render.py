@@ -1,12 +1,14 @@
 """Profile: where one captcha render's time goes (cProfile), and a quick side-by-side with `captcha`.
 
-    PYTHONPATH=... .venv/bin/python -m bench.profile_render [--calls N]
+    PYTHONPATH=... .venv/bin/python -m bench.profile_render [--calls N] [--cold N]
 
 Six random 28x28 glyphs (the render's cost does not depend on their content), 50 warm-up renders, then N
 renders under cProfile (tottime per function, the top 14). Then, in the same process, two rounds of median
 thread CPU time: our render (300 calls) against `captcha.image.ImageCaptcha().generate("ABC123")` (100 calls),
 and the render's parts (draw, PNG, nibble packing, zlib's Huffman pass). A quick look, not bench_render's
 interleaved measurement: for recorded ratios use bench.bench_render.
+`--cold N` first times the first call of each in N fresh processes (imports done, then our render, then
+`captcha`'s image).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import argparse
 import cProfile
 import pstats
 import statistics
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -34,10 +38,40 @@ def median_ms(call: Callable[[], object], count: int) -> float:
     return statistics.median(times) * 1e3
 
 
+def first_call() -> None:
+    """In a fresh process: thread CPU ms of the first render, then of captcha's first image (imports done)."""
+    rng = np.random.default_rng()
+    glyphs = (rng.random((6, 28, 28)) * 255).astype(np.uint8)
+    theirs = ImageCaptcha()
+    ours_ms = median_ms(lambda: r.render_captcha(glyphs, rng), 1)
+    theirs_ms = median_ms(lambda: theirs.generate("ABC123"), 1)
+    print(f"{ours_ms:.3f} {theirs_ms:.3f}")
+
+
+def cold(processes: int) -> None:
+    """The first call of each in `processes` fresh interpreters, one after the other."""
+    ours, theirs = [], []
+    for _ in range(processes):
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.profile_render", "--first-call"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        ours.append(float(out[0]))
+        theirs.append(float(out[1]))
+    o, t = statistics.median(ours), statistics.median(theirs)
+    print(f"cold (first call, median of {processes} processes): ours {o:.3f} ms, captcha {t:.3f} ms, {t / o:.1f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="renders under cProfile (default 2000)")
+    parser.add_argument("--cold", type=int, default=0, help="also time the first call in N fresh processes")
+    parser.add_argument("--first-call", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.first_call:
+        first_call()
+        return
+    if args.cold:
+        cold(args.cold)
     rng = np.random.default_rng(1)
     glyphs = (rng.random((6, 28, 28)) * 255).astype(np.uint8)
     for _ in range(50):
