@@ -475,11 +475,15 @@ def _draw_curves(
     upper = y.astype(np.intp)  # y >= 0, so this is the row above the curve (or on it)
     below = (y - upper) * alpha
     above = alpha - below
-    cols = _curve_columns(n, width, border)
+    # Flat indices into the layer (_draw's own contiguous array, so reshape is a view): one-dimensional
+    # gathers and scatters cost a little less than (row, col) ones (50 us against 53 us, 2026-12-05).
+    flat = darkness.reshape(-1)
+    index = upper * darkness.shape[1]
+    index += _curve_columns(n, width, border)
     # Where two curves cross, one of them wins the pixel: invisible at this faintness.
-    darkness[upper, cols] = np.maximum(darkness[upper, cols], above)
-    upper += 1
-    darkness[upper, cols] = np.maximum(darkness[upper, cols], below)
+    flat[index] = np.maximum(flat.take(index), above)
+    index += darkness.shape[1]
+    flat[index] = np.maximum(flat.take(index), below)
 
 
 @lru_cache(maxsize=16)
