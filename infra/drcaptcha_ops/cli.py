@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from pynamodb.exceptions import PynamoDBException
 
 from drcaptcha.config import get_settings
 from drcaptcha.errors import DrCaptchaError
@@ -54,6 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"cannot reach {where}: {error}. Start one with `drcaptcha emulator` or set AWS_ENDPOINT_URL.")
     except (ClientError, BotoCoreError) as error:
         return fail(f"AWS call failed: {error}")
+    except PynamoDBException as error:
+        # pynamodb wraps botocore's errors (no credentials, no endpoint) in its own.
+        cause = error.cause if error.cause is not None else error
+        return fail(
+            f"DynamoDB call failed: {cause}. Is a stack running? Start one with `drcaptcha emulator` "
+            "or set AWS_ENDPOINT_URL."
+        )
     except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
         return fail(f"{error.strerror}: {error.filename}")
     return status or 0
