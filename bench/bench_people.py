@@ -58,10 +58,22 @@ from drcaptcha import gold, lookalikes
 from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.models.tables.glyphs import READ_RIGHT
-from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GOLD_GLYPHS, MIN_KNOWN_GLYPHS, SCORE_FLOOR
+from drcaptcha.selection import (
+    GLYPHS_PER_CHALLENGE,
+    GOLD_GLYPHS,
+    MIN_KNOWN_GLYPHS,
+    SCORE_FLOOR,
+    SCORE_MISREAD_ONLY,
+)
 
 CONFUSION_FILE: Final = Path(__file__).resolve().parent / "data" / "network-confusion.json"
 TRANSFER_CONFUSION_FILE: Final = Path(__file__).resolve().parent / "data" / "transfer-confusion.json"
+GLYPH_READINGS_FILE: Final = Path(__file__).resolve().parent / "data" / "glyph-readings.npz"
+CHUNK: Final = 500
+# selection.py's two ways to draw scored glyphs: by weight among every scorable glyph, or among those the
+# ensemble misreads only (while there are enough).
+WEIGHTED: Final = "weighted"
+MISREAD_ONLY: Final = "misread only"
 PLOT_FILE: Final = Path(__file__).resolve().parents[1] / "docs" / "plots" / "people_tradeoff.png"
 GLYPHS_PER_CLASS: Final = 100
 WARP_BOT_ERROR: Final = round(1 - 0.597 / 0.66, 3)
@@ -148,15 +160,20 @@ class Pool:
     human_error: NDArray[np.float64]  # under the groups
 
 
+def human_errors(legibility: NDArray[np.float64], human_rate: float) -> NDArray[np.float64]:
+    """People's error on each glyph: a coin toss on the least legible, a slip on the rest."""
+    illegible = norm.cdf(legibility) < human_rate * GLYPH_BOUND_SHARE / ILLEGIBLE_ERROR
+    slip = human_rate * (1 - GLYPH_BOUND_SHARE) / (1 - human_rate * GLYPH_BOUND_SHARE / ILLEGIBLE_ERROR)
+    errors: NDArray[np.float64] = np.where(illegible, ILLEGIBLE_ERROR, slip)
+    return errors
+
+
 def make_pool(rho: float, human_rate: float, rng: np.random.Generator) -> Pool:
     labels = np.repeat(np.arange(NUM_CLASSES), GLYPHS_PER_CLASS)
     z = rng.standard_normal(len(labels))
     legibility = rho * z + np.sqrt(1 - rho**2) * rng.standard_normal(len(labels))
     transfer = TRANSFER_CORRELATION * z + np.sqrt(1 - TRANSFER_CORRELATION**2) * rng.standard_normal(len(labels))
-    illegible = norm.cdf(legibility) < human_rate * GLYPH_BOUND_SHARE / ILLEGIBLE_ERROR
-    slip = human_rate * (1 - GLYPH_BOUND_SHARE) / (1 - human_rate * GLYPH_BOUND_SHARE / ILLEGIBLE_ERROR)
-    human_error = np.where(illegible, ILLEGIBLE_ERROR, slip)
-    return Pool(labels, norm.cdf(z), norm.cdf(transfer), human_error)
+    return Pool(labels, norm.cdf(z), norm.cdf(transfer), human_errors(legibility, human_rate))
 
 
 def exact_error(pool: Pool, groups: bool) -> NDArray[np.float64]:
@@ -186,6 +203,7 @@ def simulate(
     challenges: int,
     seed: int,
     transfer_confusion: Path | None = None,
+    selection: str = WEIGHTED,
 ) -> Figures:
     """With `transfer_confusion`, the transfer bot has that trained network's per-class errors; without, the
     ensemble's (the modelled bot). Its difficulty's correlation with the ensemble's is TRANSFER_CORRELATION."""
@@ -197,12 +215,51 @@ def simulate(
         net_error if transfer_confusion is None else network_errors(parts.groups, transfer_confusion)[pool.labels]
     )
     transfer_wrong = pool.transfer_rank < transfer_error
-    errors = exact_error(pool, parts.groups)
-    candidates = np.flatnonzero(scorable(pool, parts, errors, rng))
-    weights = SCORE_FLOOR + ensemble_wrong[candidates] if parts.selection else np.ones(len(candidates))
-    # Efraimidis-Spirakis keys, one row per challenge: the n largest are a weighted draw without replacement.
-    keys = np.log(1.0 - rng.random((challenges, len(candidates)))) / weights
-    chosen = candidates[np.argpartition(keys, -rule.scored, axis=1)[:, -rule.scored :]]
+    # A sure ensemble: it gives a right reading probability 1 where it reads right, 0 where it misreads.
+    ensemble_right = (~ensemble_wrong).astype(np.float64)
+    world = World(pool, ensemble_wrong, ensemble_right, transfer_wrong)
+    return play(world, rule, parts, challenges, rng, selection)
+
+
+@dataclass(frozen=True)
+class World:
+    """The glyphs of one simulated run, and how the ensemble and the transfer bot read each under the rule."""
+
+    pool: Pool
+    ensemble_wrong: NDArray[np.bool_]
+    ensemble_right: NDArray[np.float64]  # the ensemble's probability of a right reading (selection's weight)
+    transfer_wrong: NDArray[np.bool_]
+
+
+def selection_weights(world: World, candidates: NDArray[np.int64], parts: Parts, selection: str) -> NDArray[np.float64]:
+    """selection.py's draw weights over the scorable candidates: uniform with selection off; else its weights
+    (`SCORE_FLOOR` + 1 - the ensemble's probability of a right reading), limited to the glyphs the ensemble
+    misreads when `selection` is MISREAD_ONLY and there are enough of them."""
+    if not parts.selection:
+        return np.ones(len(candidates))
+    weights: NDArray[np.float64] = SCORE_FLOOR + 1.0 - world.ensemble_right[candidates]
+    if selection == MISREAD_ONLY and np.count_nonzero(world.ensemble_wrong[candidates]) >= MAX_SCORED:
+        weights = np.where(world.ensemble_wrong[candidates], weights, 0.0)
+    return weights
+
+
+def play(
+    world: World, rule: Rule, parts: Parts, challenges: int, rng: np.random.Generator, selection: str = WEIGHTED
+) -> Figures:
+    """Draw `challenges` challenges' scored glyphs and score people and both bots on them."""
+    errors = exact_error(world.pool, parts.groups)
+    candidates = np.flatnonzero(scorable(world.pool, parts, errors, rng))
+    weights = selection_weights(world, candidates, parts, selection)
+    with np.errstate(divide="ignore"):
+        inverse = np.where(weights > 0, 1.0 / np.maximum(weights, 1e-12), np.inf)
+    chosen_rows = []
+    # Efraimidis-Spirakis keys, one row per challenge: the n largest are a weighted draw without replacement
+    # (in chunks, so that a pool of tens of thousands of glyphs stays within memory).
+    for start in range(0, challenges, CHUNK):
+        rows = min(CHUNK, challenges - start)
+        keys = np.log(1.0 - rng.random((rows, len(candidates)))) * inverse
+        chosen_rows.append(candidates[np.argpartition(keys, -rule.scored, axis=1)[:, -rule.scored :]])
+    chosen = np.concatenate(chosen_rows)
     warp = WARP_BOT_ERROR if parts.warp else 0.0
 
     def passed(wrong_chance: NDArray[np.float64]) -> float:
@@ -213,7 +270,55 @@ def simulate(
         return passed(np.where(wrong[chosen], 1.0, warp))
 
     first = passed(errors[chosen])
-    return Figures(first, 1 - (1 - first) ** 2, bot(ensemble_wrong), bot(transfer_wrong))
+    return Figures(first, 1 - (1 - first) ** 2, bot(world.ensemble_wrong), bot(world.transfer_wrong))
+
+
+# --- the measured world: real glyphs read by the committed ensemble and a trained transfer bot -----------------
+def measured_world(readings: Path, rho: float, human_rate: float, groups: bool, rng: np.random.Generator) -> World:
+    """The glyphs of bench/glyph_readings.py's training sample (the glyphs the service scores), with the
+    ensemble's and the transfer bot's real readings; only people are simulated, their legibility correlated
+    through rho with the ensemble's difficulty (the rank of its probability of a right reading)."""
+    with np.load(readings) as stored:
+        labels = stored["train_labels"].astype(np.int64)
+        ensemble_right = stored["train_ensemble_right"].astype(np.float64)
+        ensemble_top = stored["train_ensemble_top"].astype(np.int64)
+        transfer_top = stored["train_transfer_top"].astype(np.int64)
+    # Ties (many glyphs at a probability of 1) are broken at random.
+    order = np.lexsort((rng.random(len(labels)), ensemble_right))
+    rank = np.empty(len(labels))
+    rank[order] = (np.arange(len(labels)) + 0.5) / len(labels)
+    z = norm.ppf(rank)
+    legibility = rho * z + np.sqrt(1 - rho**2) * rng.standard_normal(len(labels))
+    pool = Pool(labels, rank, rank, human_errors(legibility, human_rate))
+
+    def wrong(top: NDArray[np.int64]) -> NDArray[np.bool_]:
+        if not groups:
+            exact: NDArray[np.bool_] = top != labels
+            return exact
+        accepted = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.bool_)
+        for label in range(NUM_CLASSES):
+            accepted[label, sorted(lookalikes.readings_of(label))] = True
+        grouped: NDArray[np.bool_] = ~accepted[labels, top]
+        return grouped
+
+    if not groups:
+        ensemble_right = (ensemble_top == labels).astype(np.float64)
+    return World(pool, wrong(ensemble_top), ensemble_right, wrong(transfer_top))
+
+
+def simulate_measured(
+    rule: Rule,
+    rho: float,
+    parts: Parts,
+    human_rate: float,
+    challenges: int,
+    seed: int,
+    readings: Path = GLYPH_READINGS_FILE,
+    selection: str = WEIGHTED,
+) -> Figures:
+    rng = np.random.default_rng(seed)
+    world = measured_world(readings, rho, human_rate, parts.groups, rng)
+    return play(world, rule, parts, challenges, rng, selection)
 
 
 # --- the real readings ------------------------------------------------------------------------------------------
@@ -289,13 +394,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--challenges", type=int, default=5_000)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--readings", type=Path, default=DEFAULT_READINGS)
+    parser.add_argument(
+        "--modelled",
+        action="store_true",
+        help="model the networks (latent difficulty) even where measured readings exist",
+    )
     args = parser.parse_args(argv)
     readings = read_readings(args.readings)
     human_rate = human_error_rate(readings)
     rules = [Rule(n, t) for n in range(2, MAX_SCORED + 1) for t in (0, 1) if t < n]
+    measured = GLYPH_READINGS_FILE.exists() and not args.modelled
+    service_selection = MISREAD_ONLY if SCORE_MISREAD_ONLY else WEIGHTED
 
-    def run(rule: Rule, rho: float = DEFAULT_RHO, parts: Parts = Parts()) -> Figures:
-        return simulate(rule, rho, parts, human_rate, args.challenges, args.seed)
+    def run(
+        rule: Rule, rho: float = DEFAULT_RHO, parts: Parts = Parts(), selection: str = service_selection
+    ) -> Figures:
+        if measured:
+            return simulate_measured(rule, rho, parts, human_rate, args.challenges, args.seed, selection=selection)
+        return simulate(rule, rho, parts, human_rate, args.challenges, args.seed, selection=selection)
 
     results = {rule: run(rule) for rule in rules}
     default, why = choose(results)
@@ -324,13 +440,34 @@ def main(argv: list[str] | None = None) -> None:
     ]
     before = run(Rule(3, 0), parts=replace(Parts(), groups=False, gold=False))
     ablation_rows.append(["before issue 15 (exact class, no gold, 3 scored, none wrong)", *before.cells()])
-    transfer_rows: list[list[Cell]] = [["modelled (the ensemble's per-class errors)", *results[default].cells()]]
+    selection_rows: list[list[Cell]] = [
+        [rule.scored, rule.tolerance, name, *run(rule, selection=selection).cells()]
+        for rule in rules
+        if rule.scored <= MAX_DEFAULT_SCORED
+        for name, selection in (("weighted (before)", WEIGHTED), ("misread only", MISREAD_ONLY))
+    ]
+    modelled = simulate(default, DEFAULT_RHO, Parts(), human_rate, args.challenges, args.seed, None, service_selection)
+    transfer_rows: list[list[Cell]] = [
+        ["modelled: latent difficulty, the ensemble's per-class errors, correlation 0.5", *modelled.cells()]
+    ]
     if TRANSFER_CONFUSION_FILE.exists():
         trained = json.loads(TRANSFER_CONFUSION_FILE.read_text(encoding="utf-8"))
-        measured = simulate(
-            default, DEFAULT_RHO, Parts(), human_rate, args.challenges, args.seed, TRANSFER_CONFUSION_FILE
+        latent = simulate(
+            default,
+            DEFAULT_RHO,
+            Parts(),
+            human_rate,
+            args.challenges,
+            args.seed,
+            TRANSFER_CONFUSION_FILE,
+            service_selection,
         )
-        transfer_rows.append([f"trained: {trained['network']}, {pct(trained['accuracy'])} held out", *measured.cells()])
+        transfer_rows.append(
+            [f"modelled with the trained bot's per-class errors ({trained['network']})", *latent.cells()]
+        )
+    if GLYPH_READINGS_FILE.exists():
+        real = simulate_measured(default, DEFAULT_RHO, Parts(), human_rate, args.challenges, args.seed)
+        transfer_rows.append(["measured: both networks' real readings of the same glyphs", *real.cells()])
     real_rows: list[list[Cell]] = []
     for rule in (Rule(2, 0), Rule(2, 1), Rule(3, 0), Rule(3, 1)):
         rate, count = real_pass_rates(readings, rule)
@@ -370,7 +507,13 @@ def main(argv: list[str] | None = None) -> None:
                 rows=ablation_rows,
             ),
             Table(
-                caption=f"The transfer bot, modelled against trained (rho = {DEFAULT_RHO}, {default.name})",
+                caption=f"Selection: weighted among every scorable glyph, or only those the ensemble misreads "
+                f"(rho = {DEFAULT_RHO})",
+                columns=["scored", "wrong allowed", "selection", *FIGURE_COLUMNS],
+                rows=selection_rows,
+            ),
+            Table(
+                caption=f"The networks modelled against measured (rho = {DEFAULT_RHO}, {default.name})",
                 columns=["transfer bot", *FIGURE_COLUMNS],
                 rows=transfer_rows,
             ),
@@ -382,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
         ],
         notes=notes,
     )
-    for table_rows in (rule_rows, rho_rows, ablation_rows, transfer_rows, real_rows):
+    for table_rows in (rule_rows, rho_rows, ablation_rows, selection_rows, transfer_rows, real_rows):
         for row in table_rows:
             print(" | ".join(str(cell) for cell in row))
         print()

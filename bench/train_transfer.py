@@ -1,11 +1,16 @@
 """Train the transfer bot's network (issue 15, item 5): a depthwise-separable CNN, a family not in the ensemble.
 
-    nice -n 10 .venv/bin/python -m bench.train_transfer [--seconds N] [--seed N]
+    nice -n 10 .venv/bin/python -m bench.train_transfer [--seconds N] [--seed N] [--split .gpu/split.npz --epochs N]
 
 It trains on the public EMNIST images on this machine (/work/shared/data/emnist: the bymerge test images,
 whose 47 classes are balanced's, and the balanced train and test slices), as an attacker would, holding out
 the last HELD_OUT images of bymerge test to state its accuracy. Saves .drcaptcha/transfer/transfer.keras and
 its per-class confusion on the held-out slice (bench/data/transfer-confusion.json).
+
+With `--split`, it trains instead on the training part of the balanced-equivalent split (`python -m
+bench.bench_training --write-npz .gpu/split.npz`), the very images the service scores (selection.KNOWN_SPLIT), as
+an attacker who downloaded EMNIST would, and holds out the split's test part; bench/glyph_readings.py then reads
+both parts with it and with the ensemble.
 """
 
 from __future__ import annotations
@@ -74,8 +79,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--split", type=Path, default=None, help="train on this split's training part (an .npz)")
+    parser.add_argument("--epochs", type=int, default=20, help="at most this many epochs (the budget may stop it)")
     args = parser.parse_args(argv)
-    train_x, train_y, held_x, held_y = public_images()
+    if args.split is None:
+        train_x, train_y, held_x, held_y = public_images()
+        trained_on = f"bymerge test images but the last {HELD_OUT}, balanced train and test slices"
+        held_out = f"the last {HELD_OUT} images of emnist-bymerge-test"
+    else:
+        with np.load(args.split) as split:
+            train_x, train_y, held_x, held_y = (split[name] for name in ("x_train", "y_train", "x_test", "y_test"))
+        trained_on = f"the training part of {args.split.name} ({len(train_y):,} images: the glyphs the service scores)"
+        held_out = f"the test part of {args.split.name} ({len(held_y):,} images)"
     model = build(args.seed)
     started = time.monotonic()
 
@@ -84,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             if time.monotonic() - started > args.seconds:
                 self.model.stop_training = True
 
-    model.fit(train_x[..., None], train_y, batch_size=256, epochs=20, callbacks=[Budget()], verbose=2)
+    model.fit(train_x[..., None], train_y, batch_size=256, epochs=args.epochs, callbacks=[Budget()], verbose=2)
     # Batch statistics: after one epoch the BatchNorm moving averages read 0.99% here (one class for everything).
     predicted = np.concatenate(
         [
@@ -101,8 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         json.dumps(
             {
                 "network": f"sepcnn_transfer (depthwise-separable CNN, seed {args.seed})",
-                "trained_on": f"bymerge test images but the last {HELD_OUT}, balanced train and test slices",
-                "held_out": f"the last {HELD_OUT} images of emnist-bymerge-test",
+                "trained_on": trained_on,
+                "held_out": held_out,
                 "train_seconds": round(time.monotonic() - started),
                 "accuracy": round(accuracy, 4),
                 "read_with": "batch statistics (training=True, batches of 1000 held-out glyphs)",

@@ -1,8 +1,9 @@
 """`drcaptcha demo`: the whole product on one machine, from a fresh clone, in one command.
 
 It starts the local service (emulator, gateway, web/, stream poller), imports EMNIST, removes some labels,
-trains a quick network (or restores the one cached by an earlier run), builds and activates an ensemble, makes a
-demo site and an admin key, serves the demo sign-up site, and prints where everything is. Ctrl-C stops it all.
+registers the fully trained networks committed in networks/ (or, without them, trains a quick network or
+restores the one cached by an earlier run), builds and activates an ensemble, makes a demo site and an admin key,
+serves the demo sign-up site, and prints where everything is. Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tqdm import tqdm
 from drcaptcha.config import LOCAL_ENV_FILE
 from drcaptcha.errors import DataError
 from drcaptcha.glyphs import GlyphStore
+from drcaptcha.models.api.admin import MemberRequest
 from drcaptcha.models.tables.ensembles import NetworkItem
 from drcaptcha.sites import create_site
 from drcaptcha_ops.importer import import_emnist, remove_labels
@@ -46,6 +48,9 @@ EMNIST_MEMBERS = (
     "emnist-balanced-test-labels-idx1-ubyte.gz",
 )
 MODEL_CACHE = LOCAL_ENV_FILE.parent / "cache" / "networks"
+# The fully trained networks committed with the code (int8 LiteRT, the demo's cache format), and
+# networks/ensemble.json naming the members and their weights (docs/BENCHMARKS.md, "Training").
+COMMITTED_NETWORKS = REPO_ROOT / "networks"
 DEMO_NETWORK = "cnn2"
 DEMO_TRAINING_LIMIT = 40_000
 DEMO_EPOCHS = 2
@@ -145,6 +150,35 @@ def quick_network(store: GlyphStore, import_id: str, say: Callable[[str], None])
     return result.network_id
 
 
+def committed_ensemble(folder: Path = COMMITTED_NETWORKS) -> list[tuple[Path, float]]:
+    """The committed networks' folders and weights, from `folder`/ensemble.json; empty where there is none."""
+    index = folder / "ensemble.json"
+    if not index.is_file():
+        return []
+    members: dict[str, float] = json.loads(index.read_text(encoding="utf-8"))["members"]
+    return [(folder / name, float(weight)) for name, weight in members.items()]
+
+
+def register_committed(store: GlyphStore, committed: list[tuple[Path, float]]) -> list[MemberRequest]:
+    """Upload and register each committed network, as the training job would have; the ensemble's members."""
+    requests = []
+    for folder, weight in committed:
+        network_id = restore_cached_network(store, folder)
+        if network_id is None:
+            raise DataError(f"the committed network in {folder} has no item.json and files/")
+        requests.append(MemberRequest(network_id=network_id, weight=weight))
+    return requests
+
+
+def demo_members(store: GlyphStore, import_id: str, say: Callable[[str], None]) -> list[MemberRequest]:
+    """The committed fully trained networks where the checkout has them, else the quick network."""
+    committed = committed_ensemble()
+    if committed:
+        say(f"networks: the committed {', '.join(folder.name for folder, _ in committed)} ({COMMITTED_NETWORKS})")
+        return register_committed(store, committed)
+    return [MemberRequest(network_id=quick_network(store, import_id, say), weight=1.0)]
+
+
 @dataclass
 class DemoPlan:
     port: int = 8080
@@ -171,8 +205,8 @@ def running_demo(plan: DemoPlan, say: Callable[[str], None] = print) -> Iterator
         store = GlyphStore()
         if report.manifest.removed == 0:
             remove_labels(DEMO_UNLABELLED, progress=False)
-        network_id = quick_network(store, report.manifest.import_id, say)
-        extra = activate_demo_ensemble(network_id, say)
+        members = demo_members(store, report.manifest.import_id, say)
+        extra = activate_demo_ensemble(members, say)
 
         site = create_site(f"{plan.host}:{plan.demo_port}", accessible=True)
         config = DemoSiteConfig(api_url=service.url, site_key=site.site_key, secret=site.secret, hostname=site.domain)
@@ -192,14 +226,14 @@ def running_demo(plan: DemoPlan, say: Callable[[str], None] = print) -> Iterator
         }
 
 
-def activate_demo_ensemble(network_id: str, say: Callable[[str], None]) -> dict[str, str]:
-    """A one-member ensemble of the demo network, activated; and an admin key for the dashboard."""
+def activate_demo_ensemble(members: list[MemberRequest], say: Callable[[str], None]) -> dict[str, str]:
+    """The demo's ensemble of `members`, activated; and an admin key for the dashboard."""
     from drcaptcha.admins import create_admin
     from drcaptcha.ensemble_admin import activate_ensemble, create_ensemble
-    from drcaptcha.models.api.admin import MemberRequest
 
-    ensemble = create_ensemble("demo", [MemberRequest(network_id=network_id, weight=1.0)], created_by="demo")
+    ensemble = create_ensemble("demo", members, created_by="demo")
     activate_ensemble(ensemble.ensemble_id, by="demo")
     say(f"ensemble: {ensemble.ensemble_id} active, test accuracy {ensemble.accuracy or 0:.2%}")
     admin = create_admin("demo")
-    return {"network": network_id, "active ensemble": ensemble.ensemble_id, "admin key": admin.key}
+    networks = ", ".join(member.network_id for member in members)
+    return {"networks": networks, "active ensemble": ensemble.ensemble_id, "admin key": admin.key}

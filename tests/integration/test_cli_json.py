@@ -53,14 +53,14 @@ def test_the_data_site_and_ensemble_commands_print_pure_json(emulator: Emulator,
 
 @pytest.mark.slow
 def test_simulate_prints_pure_json_while_its_quick_network_trains(tmp_path: Path, emnist_dir: Path) -> None:
-    """From an empty folder there is no cached network, so the simulation trains its quick cnn2 with Keras, whose
-    epoch lines used to reach stdout before the report."""
+    """From an empty folder there is no cached network, so the simulation asked for its quick network trains cnn2
+    with Keras, whose epoch lines used to reach stdout before the report."""
     # Given no emulator named (the simulation starts its own) and no cached network
     environment = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
 
     # When a small simulation that needs a network is run with --json
     small = ["--humans", "3", "--challenges", "6", "--limit", "2000", "--emnist", str(emnist_dir)]
-    report, stderr = drcaptcha_json(["simulate", "--json", "--network", *small], tmp_path, environment)
+    report, stderr = drcaptcha_json(["simulate", "--json", "--quick-network", *small], tmp_path, environment)
 
     # Then stdout was the report alone, and the training's epoch lines went to stderr
     assert report["config"]["challenges"] == 6

@@ -5,6 +5,8 @@ tests/integration/test_labels_consumer.py counts a gold reading through the moto
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -13,7 +15,7 @@ from drcaptcha import charset, consensus, gold, labelling, lookalikes
 from drcaptcha.glyphs import GlyphRef, ImportManifest, SplitInfo
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import GOLD, MISREAD, READ_RIGHT, UNLABELLED
-from drcaptcha.selection import GOLD_GLYPHS, GlyphSelector
+from drcaptcha.selection import GOLD_GLYPHS, MAX_SHOWS_PER_WINDOW, GlyphSelector
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from tests.unit.memory_stores import MemoryEnsembleStore, MemoryGlyphVoteStore
 
@@ -169,3 +171,28 @@ def test_without_readings_selection_scores_only_ungrouped_classes() -> None:
     scored, _ = scored_and_gold(MemoryGlyphVoteStore(), 30)
 
     assert scored and all(offset < 20 for offset in scored)
+
+
+def test_selection_scores_only_glyphs_the_ensemble_misreads_while_there_are_enough() -> None:
+    """A glyph the ensemble reads right is one a network reads, so a bot reads it too: it is not scored while
+    the sample holds at least MIN_KNOWN_GLYPHS glyphs the ensemble misreads (bench/glyph_readings.py)."""
+    # Given 7s the ensemble misreads (offsets 0-9) and 7s it reads (10-19), none read by people yet
+    # When 10 challenges are picked
+    scored, _ = scored_and_gold(MemoryGlyphVoteStore(), 10)
+
+    # Then every scored glyph is a misread 7 (five a challenge: the store has no unlabelled glyphs)
+    assert len(scored) == 50 and all(offset < 10 for offset in scored)
+
+
+def test_once_the_misread_glyphs_are_used_up_another_sample_is_scored_and_no_glyph_passes_the_cap() -> None:
+    # Given the same pool: ten misread 7s, each scored at most MAX_SHOWS_PER_WINDOW times in a window
+    # When more challenges are picked than the misread 7s can fill under the cap
+    scored, _ = scored_and_gold(MemoryGlyphVoteStore(), 70)
+    shows = Counter(scored)
+
+    # Then the misread 7s come first, up to the cap; a fresh sample (without them) then scores the others
+    first = scored[: 9 * MAX_SHOWS_PER_WINDOW]
+    assert all(offset < 10 for offset in first)
+    assert any(10 <= offset < 20 for offset in scored[10 * MAX_SHOWS_PER_WINDOW :])
+    # And no glyph is scored more often than the cap allows in the window
+    assert max(shows.values()) <= MAX_SHOWS_PER_WINDOW

@@ -16,13 +16,15 @@ from numpy.typing import NDArray
 
 from drcaptcha.ensemble_admin import ensemble_item
 from drcaptcha.ensembles import (
+    FLOAT_MODEL,
+    INT8_MODEL,
     LiteModel,
     Probabilities,
     build_manifest,
     evaluate_predictions,
     load_ensemble,
-    network_model_key,
     normalise_weights,
+    serving_model,
     weighted_probabilities,
     write_manifest,
 )
@@ -37,8 +39,8 @@ ROUNDS = 4
 
 
 def pick_networks(limit: int = MAX_MEMBERS) -> list[NetworkItem]:
-    """The most accurate registered networks that have a LiteRT model."""
-    networks = [item for item in NetworkItem.scan() if "model.tflite" in item.artifact_keys()]
+    """The most accurate registered networks that have a LiteRT model (float, or int8 alone: the committed ones)."""
+    networks = [item for item in NetworkItem.scan() if {FLOAT_MODEL, INT8_MODEL} & set(item.artifact_keys())]
     if not networks:
         raise NoNetworks("no trained network is registered yet: train one first")
     return sorted(networks, key=lambda item: item.accuracy, reverse=True)[:limit]
@@ -77,7 +79,7 @@ def fit_weights(member_probabilities: Sequence[Probabilities], labels: NDArray[n
 def propose_ensemble(store: GlyphStore, data: TrainingData, name: str | None = None) -> str:
     """Fit, evaluate and write a draft ensemble of the best registered networks; returns the manifest's key."""
     networks = pick_networks()
-    models = [LiteModel(store.get_bytes(network_model_key(item.network_id))) for item in networks]
+    models = [LiteModel(serving_model(store, item.network_id)[1]) for item in networks]
     validation = [model.predict(data.validation.images) for model in models]
     weights = fit_weights(validation, data.validation.labels)
     members = [(item.network_id, weight) for item, weight in zip(networks, weights, strict=True) if weight > 0]

@@ -45,6 +45,11 @@ def register(subparsers: Any) -> None:
         default=[],
         help="a trained network in the demo's cache format (bench_ensemble --export); repeat for an ensemble",
     )
+    parser.add_argument(
+        "--quick-network",
+        action="store_true",
+        help="train (or restore) the demo's quick network instead of using the committed fully trained ones",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.set_defaults(run=run_simulate)
 
@@ -70,8 +75,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     # With --json, stdout is for the report alone: the work's own output (the quick network's Keras epoch lines,
     # the functions' logs) goes to stderr.
     with stdout_to_stderr(args.json), fresh_stack(plan, progress=not args.json) as removed:
-        wants_network = args.bots or args.network or args.network_dir
-        network, name = best_network(print, args.network_dir) if wants_network else (None, None)
+        wants_network = args.bots or args.network or args.network_dir or args.quick_network
+        network, name = (
+            best_network(print, args.network_dir, quick=args.quick_network) if wants_network else (None, None)
+        )
         report = simulate(config, removed, network, name, progress=not args.json)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report_table(report))
     return 0

@@ -140,14 +140,17 @@ def fresh_stack(plan: StackPlan, progress: bool = False) -> Iterator[int]:
         yield removed
 
 
-def best_network(say: Callable[[str], None] = print, network_dirs: Sequence[Path] = ()) -> tuple[LoadedEnsemble, str]:
+def best_network(
+    say: Callable[[str], None] = print, network_dirs: Sequence[Path] = (), quick: bool = False
+) -> tuple[LoadedEnsemble, str]:
     """The active ensemble if there is one; else an ensemble of the networks in `network_dirs` (fully trained
-    ones, in the demo's cache format: bench/bench_ensemble.py --export writes them), or of the demo's quick
+    ones, in the demo's cache format: bench/bench_ensemble.py --export writes them), or of the committed fully
+    trained networks (networks/, with their weights), or, with `quick` or without those, of the demo's quick
     network (trained once, then cached), created and activated, as an admin would."""
     from drcaptcha import ensemble_admin
     from drcaptcha.ensembles import load_ensemble_for_batch, read_manifest
     from drcaptcha.models.api.admin import MemberRequest
-    from drcaptcha_ops.demo import quick_network, restore_cached_network
+    from drcaptcha_ops.demo import committed_ensemble, quick_network, register_committed, restore_cached_network
 
     store = GlyphStore()
     pointer = ensemble_admin.read_pointer()
@@ -157,6 +160,9 @@ def best_network(say: Callable[[str], None] = print, network_dirs: Sequence[Path
         if missing:
             raise DataError(f"no cached network (item.json and files/) in {', '.join(missing)}")
         requests = [MemberRequest(network_id=str(network_id), weight=1.0) for network_id in network_ids]
+        committed = [] if quick or requests else committed_ensemble()
+        if committed:
+            requests = register_committed(store, committed)
         if not requests:
             requests = [MemberRequest(network_id=quick_network(store, store.manifest().import_id, say), weight=1.0)]
         created = ensemble_admin.create_ensemble("simulation", requests)

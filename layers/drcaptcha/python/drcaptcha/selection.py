@@ -15,8 +15,12 @@ Everything here is read through warm caches, so that a warm process issues a cha
 Model-assisted (with an active ensemble; without one, the choice is uniform as before):
 - unlabelled glyphs that the ensemble is unsure of (low top-1 probability) are preferred: their labels teach the
   next networks the most (active learning);
-- known glyphs that the ensemble gets wrong or is unsure of (low probability of the true class) are preferred
-  among a scored sample of the pool: easy for people, hard for bots.
+- known glyphs are scored from a sample of the pool that the ensemble reads: only those it misreads (its top
+  reading outside the glyph's lookalike group) are scored while the sample holds enough of them
+  (`SCORE_MISREAD_ONLY`), drawn by how unsure it is (low probability of any accepted reading); a glyph it reads
+  right, however unsure, is one a network reads, so a bot reads it too (bench/glyph_readings.py and
+  bench/bench_people.py measured it). Once those are used up under the cap, another sample is scored, leaving
+  out the glyphs already capped in this window.
 - Gold (issue 15): `GOLD_GLYPHS` of the unscored positions show a known glyph of any class, drawn from the same
   scored sample (so the glyphs worth scoring are the ones measured first); what people type for it is a gold
   reading (gold.py), which gives the glyph its reading rate and the reader a track record.
@@ -88,6 +92,9 @@ UNLABELLED_SHOWS_PER_WINDOW: Final = 5
 # so that easy glyphs still appear and a weak ensemble does not narrow the choice to a few.
 KNOWN_SCORED: Final = 256
 SCORE_FLOOR: Final = 0.1
+# Score only the glyphs the ensemble misreads, while a scored sample holds at least MIN_KNOWN_GLYPHS of them
+# (docs/DESIGN.md, "Which known glyphs are scored").
+SCORE_MISREAD_ONLY: Final = True
 SCORING_BATCH: Final = 64
 SELECTION: Final = "selection"
 # The one key of each single-entry warm cache below.
@@ -132,6 +139,8 @@ class KnownPool:
 
     every: WeightedCandidates
     scorable: WeightedCandidates
+    scorable_mask: NDArray[np.bool_]
+    """Which of `every` may be scored."""
 
 
 @dataclass
@@ -177,6 +186,11 @@ class WeightedCandidates:
 
     def __len__(self) -> int:
         return len(self.refs)
+
+    @property
+    def keys(self) -> NDArray[np.object_]:
+        """The candidates' glyph ids, in order."""
+        return self._keys
 
     def used_up(self, needed: int) -> bool:
         """Fewer candidates are under the cap than a draw of `needed` takes (or than there are, if fewer)."""
@@ -229,6 +243,8 @@ class GlyphSelector:
         self._pool: warm.TLRUCache[str, KnownPool] = warm.expiring(1, _pool_lifetime, clock)
         self._scored_known: WeightedCandidates | None = None
         self._gold_known: WeightedCandidates | None = None
+        # Scored candidates shown in this pool window before their sample was used up: later samples leave them out.
+        self._capped_known: set[str] = set()
         self._unlabelled: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _unlabelled_lifetime, clock)
         # The unlabelled glyphs each client was shown lately (bounded: least recently used clients go first).
         self._seen: warm.TLRUCache[str, set[str]] = warm.expiring(
@@ -274,8 +290,16 @@ class GlyphSelector:
 
     # --- known glyphs --------------------------------------------------------------------------------------
     def _known(self, count: int) -> list[PickedGlyph]:
-        pool = self._known_pool().scorable
+        known = self._known_pool()
+        pool = known.scorable
         scored = self._scored_known
+        if scored is not None and scored.used_up(count):
+            # Too few candidates are under the cap: score another sample, without the glyphs shown in this window.
+            self._capped_known |= {ref.key for ref, shown in zip(scored.refs, scored.shown, strict=True) if shown}
+            self._scored_known, self._gold_known = self._score_known(
+                known.every, known.scorable_mask, leave_out=self._capped_known
+            )
+            scored = self._scored_known
         candidates = scored if scored is not None and len(scored) >= count else pool
         if len(candidates) < count:
             raise DataError(f"fewer than {count} training glyphs have a known label: a challenge needs {count}")
@@ -328,8 +352,10 @@ class GlyphSelector:
             WeightedCandidates.of(
                 [refs[index] for index in chosen], np.ones(len(chosen)), [labels[index] for index in chosen], cap=None
             ),
+            scorable,
         )
         self._pool[_CURRENT] = pool
+        self._capped_known = set()
         self._scored_known, self._gold_known = self._score_known(every, scorable)
         return pool
 
@@ -343,27 +369,33 @@ class GlyphSelector:
         return scorable
 
     def _score_known(
-        self, every: WeightedCandidates, scorable: NDArray[np.bool_]
+        self, every: WeightedCandidates, scorable: NDArray[np.bool_], leave_out: Collection[str] = ()
     ) -> tuple[WeightedCandidates | None, WeightedCandidates | None]:
-        """A sample of the known glyphs, weighted by how badly the active ensemble reads each under the lookalike
-        groups: its scorable part (the scored candidates) and the whole (the gold candidates); None without one."""
+        """A sample of the known glyphs (none of `leave_out`), weighted by how badly the active ensemble reads each
+        under the lookalike groups: its scorable part (the scored candidates: only those the ensemble misreads,
+        while there are enough) and the whole (the gold candidates); None without an ensemble."""
         ensemble = self._ensemble()
         if ensemble is None:
             return None, None
-        sample = self._rng.permutation(len(every))[:KNOWN_SCORED]
+        order = self._rng.permutation(len(every))
+        if leave_out:
+            order = order[~np.isin(every.keys[order], list(leave_out))]
+        sample = order[:KNOWN_SCORED]
+        if len(sample) == 0:
+            return None, None
         picks = [every.picks[int(index)] for index in sample]
         probabilities = ensemble.predict(np.stack(self.images(picks)))
-        read_right = np.array(
-            [
-                probabilities[row, sorted(lookalikes.readings_of(int(pick.label or 0)))].sum()
-                for row, pick in enumerate(picks)
-            ]
-        )
+        accepted = [sorted(lookalikes.readings_of(int(pick.label or 0))) for pick in picks]
+        read_right = np.array([probabilities[row, group].sum() for row, group in enumerate(accepted)])
+        misread = np.array([int(probabilities[row].argmax()) not in group for row, group in enumerate(accepted)])
         weights = SCORE_FLOOR + 1.0 - read_right.astype(np.float64)
         labels = [pick.label for pick in picks]
         refs = [pick.ref for pick in picks]
-        keep = [row for row, index in enumerate(sample) if scorable[index]]
-        scored = WeightedCandidates.of([refs[row] for row in keep], weights[keep], [labels[row] for row in keep])
+        keep = np.array([bool(scorable[index]) for index in sample])
+        if SCORE_MISREAD_ONLY and np.count_nonzero(keep & misread) >= MIN_KNOWN_GLYPHS:
+            keep &= misread
+        rows = np.flatnonzero(keep)
+        scored = WeightedCandidates.of([refs[row] for row in rows], weights[rows], [labels[row] for row in rows])
         return scored, WeightedCandidates.of(refs, weights, labels)
 
     def _current_manifest(self) -> ImportManifest:
