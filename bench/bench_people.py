@@ -57,13 +57,13 @@ from bench.results import Cell, Table, record, this_command
 from drcaptcha import gold, lookalikes
 from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.charset import NUM_CLASSES
+from drcaptcha.config import get_settings
 from drcaptcha.models.tables.glyphs import READ_RIGHT
 from drcaptcha.selection import (
     GLYPHS_PER_CHALLENGE,
     GOLD_GLYPHS,
     MIN_KNOWN_GLYPHS,
     SCORE_FLOOR,
-    SCORE_MISREAD_ONLY,
 )
 
 CONFUSION_FILE: Final = Path(__file__).resolve().parent / "data" / "network-confusion.json"
@@ -404,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     human_rate = human_error_rate(readings)
     rules = [Rule(n, t) for n in range(2, MAX_SCORED + 1) for t in (0, 1) if t < n]
     measured = GLYPH_READINGS_FILE.exists() and not args.modelled
-    service_selection = MISREAD_ONLY if SCORE_MISREAD_ONLY else WEIGHTED
+    service_selection = MISREAD_ONLY if get_settings().score_misread_only else WEIGHTED
 
     def run(
         rule: Rule, rho: float = DEFAULT_RHO, parts: Parts = Parts(), selection: str = service_selection

@@ -73,6 +73,25 @@ def build(seed: int):  # type: ignore[no-untyped-def]
     return model
 
 
+def export_tflite(keras_file: Path, split: Path | None) -> Path:
+    """The saved network as a float32 LiteRT model (`drcaptcha simulate --bot-model` reads it), next to it; its
+    held-out accuracy in inference mode (moving BatchNorm statistics) is printed, to show it reads as trained."""
+    import keras
+
+    from drcaptcha.ensembles import LiteModel
+    from drcaptcha_train.export import tflite_model
+
+    content = tflite_model(keras.models.load_model(keras_file))
+    target = keras_file.with_suffix(".tflite")
+    target.write_bytes(content)
+    if split is not None:
+        with np.load(split) as data:
+            held_x, held_y = data["x_test"], data["y_test"]
+        accuracy = float((LiteModel(content).predict(held_x).argmax(axis=1) == held_y).mean())
+        print(f"{target}: LiteRT held-out accuracy {accuracy:.4f}")
+    return target
+
+
 def main(argv: list[str] | None = None) -> None:
     import keras
 
@@ -81,7 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--split", type=Path, default=None, help="train on this split's training part (an .npz)")
     parser.add_argument("--epochs", type=int, default=20, help="at most this many epochs (the budget may stop it)")
+    parser.add_argument("--export-only", action="store_true", help="only write the saved network's .tflite")
     args = parser.parse_args(argv)
+    if args.export_only:
+        export_tflite(OUT_DIR / "transfer.keras", args.split)
+        return
     if args.split is None:
         train_x, train_y, held_x, held_y = public_images()
         trained_on = f"bymerge test images but the last {HELD_OUT}, balanced train and test slices"
@@ -128,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         encoding="utf-8",
     )
     print(f"held-out accuracy {accuracy:.4f}")
+    export_tflite(OUT_DIR / "transfer.keras", args.split)
 
 
 if __name__ == "__main__":

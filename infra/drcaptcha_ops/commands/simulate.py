@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from drcaptcha.ensembles import LiteModel
+from drcaptcha.selection import GLYPHS_PER_CHALLENGE
 from drcaptcha_ops.commands.output import stdout_to_stderr
 from drcaptcha_ops.demo import find_emnist
 from drcaptcha_ops.simulation.report import report_table
@@ -46,6 +48,11 @@ def register(subparsers: Any) -> None:
         help="a trained network in the demo's cache format (bench_ensemble --export); repeat for an ensemble",
     )
     parser.add_argument(
+        "--bot-model",
+        type=Path,
+        help="a .tflite classifier the bots read with instead of the service's ensemble (a transfer bot)",
+    )
+    parser.add_argument(
         "--quick-network",
         action="store_true",
         help="train (or restore) the demo's quick network instead of using the committed fully trained ones",
@@ -58,6 +65,9 @@ def run_simulate(args: argparse.Namespace) -> int:
     emnist = args.emnist or find_emnist()
     if emnist is None or not emnist.exists():
         print("drcaptcha: error: no EMNIST folder found: pass --emnist PATH", file=sys.stderr)
+        return 2
+    if args.bot_model is not None and not args.bot_model.is_file():
+        print(f"drcaptcha: error: no bot model at {args.bot_model}", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     config = SimulationConfig(
@@ -79,6 +89,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         network, name = (
             best_network(print, args.network_dir, quick=args.quick_network) if wants_network else (None, None)
         )
-        report = simulate(config, removed, network, name, progress=not args.json)
+        bot_reader = LiteModel(args.bot_model.read_bytes(), batch=GLYPHS_PER_CHALLENGE) if args.bot_model else None
+        report = simulate(config, removed, network, name, progress=not args.json, bot_reader=bot_reader)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report_table(report))
     return 0

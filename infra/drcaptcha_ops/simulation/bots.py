@@ -5,7 +5,7 @@ ensemble."""
 from __future__ import annotations
 
 import io
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +13,6 @@ from PIL import Image
 from scipy import ndimage
 
 from drcaptcha import charset
-from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import BadRequest
 from drcaptcha.recognition import to_emnist
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE
@@ -76,9 +75,16 @@ def segment_glyphs(pixels: NDArray[np.uint8], count: int = GLYPHS_PER_CHALLENGE)
     return np.array(glyphs, dtype=np.uint8).reshape(-1, 28, 28)
 
 
-def bot_answer(png: bytes, ensemble: LoadedEnsemble) -> str:
+class GlyphReader(Protocol):
+    """What a bot reads glyphs with: the service's ensemble (a `LoadedEnsemble`), or a network of its own (a
+    `LiteModel`: the transfer bot)."""
+
+    def predict(self, images: NDArray[np.uint8]) -> NDArray[np.float32]: ...
+
+
+def bot_answer(png: bytes, reader: GlyphReader) -> str:
     glyphs = segment_glyphs(captcha_pixels(png))
     if len(glyphs) == 0:
         return "?" * GLYPHS_PER_CHALLENGE
-    labels = ensemble.predict(glyphs).argmax(axis=1)
+    labels = reader.predict(glyphs).argmax(axis=1)
     return "".join(charset.character_of(int(label)) for label in labels)

@@ -10,10 +10,9 @@ import numpy as np
 from tqdm import tqdm
 
 from drcaptcha import charset, lookalikes
-from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import BadRequest
 from drcaptcha_ops.simulation.agents import Crowd, Kind, Sight
-from drcaptcha_ops.simulation.bots import bot_answer
+from drcaptcha_ops.simulation.bots import GlyphReader, bot_answer
 from drcaptcha_ops.simulation.oracle import Oracle
 from drcaptcha_ops.simulation.transport import Transport
 
@@ -62,7 +61,7 @@ def run_crowd(
     transport: Transport,
     oracle: Oracle,
     drain: Callable[[], int],
-    bot_network: LoadedEnsemble | None,
+    bot_network: GlyphReader | None,
     advance: Callable[[float], None] = lambda seconds: None,
     progress: bool = False,
 ) -> RunLog:

@@ -22,6 +22,7 @@ from drcaptcha.errors import DataError
 from drcaptcha.glyphs import GlyphStore
 from drcaptcha.render import RenderStyle, render_captcha
 from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, active_ensemble_for_selection
+from drcaptcha_ops.simulation.bots import GlyphReader
 from drcaptcha_ops.simulation.oracle import Oracle
 from drcaptcha_ops.simulation.report import SimulationReport, build_report
 from drcaptcha_ops.simulation.run import SimulationConfig, run_crowd
@@ -36,8 +37,10 @@ def simulate(
     network: LoadedEnsemble | None = None,
     network_name: str | None = None,
     progress: bool = False,
+    bot_reader: GlyphReader | None = None,
 ) -> SimulationReport:
-    """Run the crowd against the configured (emulated) stack, which holds an import with removed labels."""
+    """Run the crowd against the configured (emulated) stack, which holds an import with removed labels. Bots
+    read with `bot_reader` where given (a network of their own: the transfer bot), else with `network`."""
     from drcaptcha_ops.poller import create_poller
 
     started = time.perf_counter()
@@ -60,7 +63,7 @@ def simulate(
 
     renderer = partial(render_captcha, style=RenderStyle(warp=config.warp))
     with _transport(config, site.site_key, renderer) as (transport, advance):
-        log = run_crowd(config, transport, oracle, drain, network, advance, progress)
+        log = run_crowd(config, transport, oracle, drain, bot_reader or network, advance, progress)
     return build_report(
         config,
         log,

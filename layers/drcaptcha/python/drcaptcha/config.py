@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     # The proof of work's base difficulty (leading zero bits) of a site that sets none (drcaptcha/pow.py).
     pow_default_difficulty: int = Field(default=pow.DEFAULT_DIFFICULTY, ge=0, le=28, alias="POW_DEFAULT_DIFFICULTY")
     glyph_pool_refresh_seconds: float = Field(default=600.0, ge=0, alias="GLYPH_POOL_REFRESH_SECONDS")
+    # Score only the known glyphs the active ensemble misreads, while a scored sample holds enough of them
+    # (drcaptcha/selection.py; false: every scorable glyph, weighted by the ensemble's doubt, as before issue 15's
+    # measured readings). docs/DESIGN.md, "Which known glyphs are scored".
+    score_misread_only: bool = Field(default=True, alias="SCORE_MISREAD_ONLY")
 
     # The GPU training job on AWS Batch (template.yaml: TrainingJobQueue, TrainingJobDefinition).
     training_job_queue: str = Field(default="", alias="TRAINING_JOB_QUEUE")

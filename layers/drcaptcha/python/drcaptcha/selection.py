@@ -16,9 +16,9 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
 - unlabelled glyphs that the ensemble is unsure of (low top-1 probability) are preferred: their labels teach the
   next networks the most (active learning);
 - known glyphs are scored from a sample of the pool that the ensemble reads: only those it misreads (its top
-  reading outside the glyph's lookalike group) are scored while the sample holds enough of them
-  (`SCORE_MISREAD_ONLY`), drawn by how unsure it is (low probability of any accepted reading); a glyph it reads
-  right, however unsure, is one a network reads, so a bot reads it too (bench/glyph_readings.py and
+  reading outside the glyph's lookalike group) are scored while the sample holds enough of them (the
+  `SCORE_MISREAD_ONLY` setting), drawn by how unsure it is (low probability of any accepted reading); a glyph
+  it reads right, however unsure, is one a network reads, so a bot reads it too (bench/glyph_readings.py and
   bench/bench_people.py measured it). Once those are used up under the cap, another sample is scored, leaving
   out the glyphs already capped in this window.
 - Gold (issue 15): `GOLD_GLYPHS` of the unscored positions show a known glyph of any class, drawn from the same
@@ -92,9 +92,6 @@ UNLABELLED_SHOWS_PER_WINDOW: Final = 5
 # so that easy glyphs still appear and a weak ensemble does not narrow the choice to a few.
 KNOWN_SCORED: Final = 256
 SCORE_FLOOR: Final = 0.1
-# Score only the glyphs the ensemble misreads, while a scored sample holds at least MIN_KNOWN_GLYPHS of them
-# (docs/DESIGN.md, "Which known glyphs are scored").
-SCORE_MISREAD_ONLY: Final = True
 SCORING_BATCH: Final = 64
 SELECTION: Final = "selection"
 # The one key of each single-entry warm cache below.
@@ -392,7 +389,7 @@ class GlyphSelector:
         labels = [pick.label for pick in picks]
         refs = [pick.ref for pick in picks]
         keep = np.array([bool(scorable[index]) for index in sample])
-        if SCORE_MISREAD_ONLY and np.count_nonzero(keep & misread) >= MIN_KNOWN_GLYPHS:
+        if get_settings().score_misread_only and np.count_nonzero(keep & misread) >= MIN_KNOWN_GLYPHS:
             keep &= misread
         rows = np.flatnonzero(keep)
         scored = WeightedCandidates.of([refs[row] for row in rows], weights[rows], [labels[row] for row in rows])
