@@ -151,12 +151,36 @@ def export_cached_network(folder: Path, row: dict[str, Any], files: dict[str, by
     write_cached_network(folder / row["network"], network_id, row["network"], metrics, exported)
 
 
+def commit_networks(folder: Path, exported: Path, fitted: dict[str, Any]) -> None:
+    """The networks to commit with the code (issue 15, item 4): each one's serving model alone (int8 where kept)
+    with its item.json and metrics.json, from the `--export` folder, and ensemble.json with the cross-fitted
+    weights (the mean of the two halves' fits; equal for one network)."""
+    from drcaptcha.ensembles import FLOAT_MODEL, INT8_MODEL
+
+    names = fitted["members"].split("+")
+    halves = fitted["weights"]
+    weights = {name: round(float(np.mean([half[name] for half in halves])), 3) for name in names}
+    members = {name: weight for name, weight in weights.items() if weight > 0}
+    for name in members:
+        source, target = exported / name, folder / name
+        (target / "files").mkdir(parents=True, exist_ok=True)
+        (target / "item.json").write_bytes((source / "item.json").read_bytes())
+        model = INT8_MODEL if (source / "files" / INT8_MODEL).is_file() else FLOAT_MODEL
+        for file_name in (model, "metrics.json"):
+            (target / "files" / file_name).write_bytes((source / "files" / file_name).read_bytes())
+    index = {"members": members, "cross_fitted_accuracy": round(fitted["accuracy"], 5), "fitted": halves}
+    (folder / "ensemble.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--models", type=Path, default=TRAINED, help="folder of <network>.keras files")
     parser.add_argument("--data", type=Path, default=REPO_ROOT / ".gpu" / "split.npz")
     parser.add_argument("--export", type=Path, default=None, help="write each network in the demo's cache format")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--commit", type=Path, default=None, help="with --export: write the serving models to commit (networks/)"
+    )
     args = parser.parse_args(argv)
     paths = sorted(args.models.glob("*.keras"))
     if not paths:
@@ -190,6 +214,8 @@ def main(argv: list[str]) -> int:
         gain = row["accuracy"] - best_single
         print(f"  {row['members']:<28} {row['accuracy']:.2%}  ({gain * 100:+.2f} points on the best single network)")
     print(f"\nall members, weights cross-fitted on test halves: {fitted['accuracy']:.2%}, weights {fitted['weights']}")
+    if args.commit and args.export:
+        commit_networks(args.commit, args.export, fitted)
     if args.out:
         result = {"networks": networks, "ensembles": ensembles, "cross_fitted": fitted, "anchor": ANCHOR}
         args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")

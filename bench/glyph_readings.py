@@ -13,6 +13,11 @@ assumption). This reads real glyphs with both and measures it:
   (selection.KNOWN_SPLIT), which both networks trained on, as an attacker's network would have; and the
   split's test part, which neither saw.
 
+It also reads the glyphs of the 288 real readings (../shared/data/readings: what readers typed for each glyph of 48
+captchas, their glyph ids from the same import) with both networks, and compares the readers' errors on the
+glyphs the ensemble misreads with those on the glyphs it reads: a measured sign of rho, the correlation between
+people's and the networks' difficulty that bench_people otherwise assumes.
+
 Every reading is judged under the lookalike groups (a reading in the glyph's group is right). It writes
 bench/data/glyph-readings.npz (per glyph: class, the ensemble's probability of a right reading and its top
 reading, the transfer bot's top reading), which bench_people reads, and reports the agreement of the two
@@ -22,6 +27,7 @@ networks' errors. Results: bench/results/glyph_readings.json.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 from typing import Any, Final
@@ -102,6 +108,41 @@ def agreement_rows(name: str, parts: dict[str, NDArray[Any]]) -> list[Cell]:
     ]
 
 
+def readers_rows(readings_csv: Path, ensemble: NDArray[np.int64], transfer: NDArray[np.int64]) -> list[list[Cell]]:
+    """The real readers' error rate under the groups on the glyphs each network misreads, and on the rest."""
+    accepted = accepted_mask()
+    with readings_csv.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    labels = np.array([int(row["label"]) for row in rows])
+    indices = np.array([glyph_index(row["glyph_id"]) for row in rows])
+    typed = [row["typed"] for row in rows]
+    readers_wrong = np.array(
+        [not lookalikes.accepts(int(label), text) for label, text in zip(labels, typed, strict=True)]
+    )
+    table: list[list[Cell]] = []
+    for name, top in (("the ensemble", ensemble[indices]), ("the transfer bot", transfer[indices])):
+        misread = ~accepted[labels, top]
+        for subset, mask in (("misreads", misread), ("reads", ~misread)):
+            table.append(
+                [name, subset, int(mask.sum()), f"{int(readers_wrong[mask].sum())}", pct_or_dash(readers_wrong[mask])]
+            )
+    return table
+
+
+def glyph_index(glyph_id: str) -> int:
+    """The glyph's row in the split's training part: the importer's shards hold SHARD_SIZE glyphs each."""
+    from drcaptcha.glyphs import SHARD_SIZE
+
+    split, shard, offset = glyph_id.split(":")
+    if split != "train":
+        raise ValueError(f"{glyph_id} is not a training glyph")
+    return int(shard) * SHARD_SIZE + int(offset)
+
+
+def pct_or_dash(values: NDArray[np.bool_]) -> str:
+    return pct(values.mean()) if len(values) else "–"
+
+
 def pct(value: float) -> str:
     return f"{100 * float(value):.1f}%"
 
@@ -114,13 +155,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-sample", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--out", type=Path, default=READINGS_FILE)
+    parser.add_argument("--readings", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "readings")
     args = parser.parse_args(argv)
+    readings_csv = args.readings / "readings.csv"
+    read_set: tuple[NDArray[np.uint8], NDArray[np.int64]] | None = None
     with np.load(args.split) as split:
         sample = np.random.default_rng(args.seed).permutation(len(split["y_train"]))[: args.train_sample]
         sets = {
             "train": (split["x_train"][np.sort(sample)], split["y_train"][np.sort(sample)]),
             "test": (split["x_test"], split["y_test"]),
         }
+        if readings_csv.is_file():
+            with readings_csv.open(newline="", encoding="utf-8") as file:
+                read_ids = sorted({glyph_index(row["glyph_id"]) for row in csv.DictReader(file)})
+            read_set = (split["x_train"][read_ids], np.array(read_ids))
     arrays: dict[str, NDArray[Any]] = {}
     rows: list[list[Cell]] = []
     accepted = accepted_mask()
@@ -135,6 +183,14 @@ def main(argv: list[str] | None = None) -> None:
         }
         arrays.update({f"{part}_{key}": value for key, value in readings.items()})
         rows.append(agreement_rows(part, readings))
+    reader_rows: list[list[Cell]] = []
+    if read_set is not None:
+        read_images_only, read_ids_array = read_set
+        ensemble_top = np.zeros(int(read_ids_array.max()) + 1, dtype=np.int64)
+        transfer_top = np.zeros_like(ensemble_top)
+        ensemble_top[read_ids_array] = ensemble_probabilities(args.networks, read_images_only).argmax(axis=1)
+        transfer_top[read_ids_array] = transfer_readings(args.transfer, read_images_only)
+        reader_rows = readers_rows(readings_csv, ensemble_top, transfer_top)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     members = ensemble_members(args.networks)
@@ -171,11 +227,17 @@ def main(argv: list[str] | None = None) -> None:
                     "correlation of the two errors",
                 ],
                 rows=rows,
-            )
+            ),
+            Table(
+                caption="The 288 real readings (../shared/data/readings): the readers' errors under the groups on "
+                "the glyphs each network misreads, and on those it reads",
+                columns=["network", "glyphs it", "readings", "read wrong", "readers' error rate"],
+                rows=reader_rows,
+            ),
         ],
         notes=notes,
     )
-    for row in rows:
+    for row in rows + reader_rows:
         print(" | ".join(str(cell) for cell in row))
     for note in notes:
         print(f"- {note}")

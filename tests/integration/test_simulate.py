@@ -118,3 +118,34 @@ def test_a_folder_without_a_cached_network_is_a_clear_error(emulator: Emulator, 
     seed_glyph_store(train=200, test=50)
     with pytest.raises(DataError, match="no cached network"):
         best_network(lambda text: None, [tmp_path])
+
+
+def test_the_committed_fully_trained_networks_are_the_default_ensemble_and_read_real_glyphs(
+    emulator: Emulator, emnist_dir: Path
+) -> None:
+    """Issue 15, item 4: networks/ holds the fully trained int8 exports and their weights (networks/ensemble.json),
+    and the simulation (like the demo) makes its ensemble of them when it is given no other network."""
+    from drcaptcha.ensembles import read_manifest
+    from drcaptcha.glyphs import GlyphStore
+    from drcaptcha_ops.demo import committed_ensemble
+    from drcaptcha_ops.simulation.stack import best_network
+
+    # Given a stack with real EMNIST glyphs and no ensemble, and the networks committed with the code
+    import_emnist(emnist_dir, limit=3000, progress=False)
+    committed = committed_ensemble()
+    assert committed, "networks/ensemble.json names the committed networks"
+
+    # When the simulation asks for its network without naming one
+    ensemble, name = best_network(lambda text: None)
+
+    # Then its ensemble is the committed networks, with their weights, served from their int8 models
+    manifest = ensemble.manifest
+    assert read_manifest(GlyphStore(), manifest.ensemble_id) == manifest
+    total = sum(weight for _, weight in committed)
+    expected = {f"{folder.name}-full": weight / total for folder, weight in committed}
+    assert {member.network_id: member.weight for member in manifest.members} == pytest.approx(expected)
+    assert all(member.model_key.endswith("model.int8.tflite") for member in manifest.members)
+    # And it reads real handwritten glyphs as a fully trained network does, not as a quick one (77-85%)
+    images, labels = GlyphStore().load_split("test")
+    accuracy = float((ensemble.predict(images).argmax(axis=1) == labels).mean())
+    assert accuracy >= 0.87, f"{accuracy:.1%} on {len(labels)} test glyphs"
