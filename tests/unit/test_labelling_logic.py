@@ -156,6 +156,21 @@ def test_votes_counted_by_another_delivery_after_the_batchs_read_are_not_counted
     assert records.glyphs[GLYPH].votes == 2
 
 
+def test_a_batchs_votes_are_weighed_by_the_track_records_the_batch_found() -> None:
+    # Given a new source whose batch holds a wrong gold reading before its vote on an unlabelled glyph
+    records = CountingStore()
+    records.add_glyph(GLYPH)
+    wrong_gold = vote(1, 7, glyph_id="train:00001:0007").model_copy(update={"gold": 30, "source": "client-2"})
+
+    # When the batch is recorded
+    labelling.record_votes([wrong_gold, vote(2, 8)], records=records)
+
+    # Then the reading is a disagreement on its record, but the vote in the same batch still weighs a new
+    # source's 1 (the batch's reads come first; the disagreement counts from the next batch on)
+    assert records.sources["client-2"] == (0.0, 1.0)
+    assert records.glyphs[GLYPH].tallies == {8: 1.0}
+
+
 def test_one_glyphs_failure_fails_only_its_own_votes() -> None:
     # Given a batch with votes for a known glyph and for one that has no item
     records = CountingStore()

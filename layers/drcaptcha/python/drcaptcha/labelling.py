@@ -258,29 +258,38 @@ def record_votes(
     """Count a batch's votes once each, a glyph at a time, and settle each glyph: a result per vote, in order, or
     the exception that failed its glyph (the glyph's other votes fail with it; other glyphs do not)."""
     now = time.time() if now is None else now
-    results: dict[int, VoteOrFailure] = {}
     by_glyph: dict[str, list[int]] = {}
     for position, vote in enumerate(votes):
-        if vote.gold is not None:
-            results[position] = _record_gold(vote, records)
-        else:
+        if vote.gold is None:
             by_glyph.setdefault(vote.glyph_id, []).append(position)
-    if by_glyph:
-        results |= _record_crowd_votes(votes, by_glyph, now, records)
+    crowd = [votes[position] for group in by_glyph.values() for position in group]
+    # Read before anything is written: every vote of the batch is weighed by its source's track record as the
+    # batch found it (a gold reading or an acceptance in the batch counts from the next batch on).
+    reads: tuple[dict[str, float], dict[str, Glyph]] | Exception
+    try:
+        reads = (vote_weights(crowd, records), records.read_glyphs(by_glyph)) if crowd else ({}, {})
+    except Exception as error:  # without the batch's reads, no glyph can be counted
+        reads = error
+    results: dict[int, VoteOrFailure] = {
+        position: _record_gold(vote, records) for position, vote in enumerate(votes) if vote.gold is not None
+    }
+    if isinstance(reads, Exception):
+        results |= {position: reads for group in by_glyph.values() for position in group}
+    elif by_glyph:
+        results |= _record_crowd_votes(votes, by_glyph, *reads, now, records)
     return [results[position] for position in range(len(votes))]
 
 
 def _record_crowd_votes(
-    votes: Sequence[VoteRecord], by_glyph: Mapping[str, list[int]], now: float, records: GlyphVoteStore
+    votes: Sequence[VoteRecord],
+    by_glyph: Mapping[str, list[int]],
+    weights: Mapping[str, float],
+    glyphs: Mapping[str, Glyph],
+    now: float,
+    records: GlyphVoteStore,
 ) -> dict[int, VoteOrFailure]:
-    """The votes for unlabelled glyphs (positions in `votes`, by glyph): read once, counted a glyph at a time,
-    kept on record in one go."""
-    positions = [position for group in by_glyph.values() for position in group]
-    try:
-        weights = vote_weights([votes[position] for position in positions], records)
-        glyphs = records.read_glyphs(by_glyph)
-    except Exception as error:  # without the batch's reads, no glyph can be counted
-        return dict.fromkeys(positions, error)
+    """The votes for unlabelled glyphs (positions in `votes`, by glyph), with the batch's reads: counted a glyph at
+    a time, kept on record in one go."""
     results: dict[int, VoteOrFailure] = {}
     kept: list[KeptVote] = []
     kept_positions: list[int] = []
