@@ -35,7 +35,7 @@ CROWD_LABEL_SOURCE: Final = "crowd"
 OPEN_STATES: Final = (UNLABELLED, AMBIGUOUS)
 # DynamoDB takes at most 100 items a transaction; the acceptance uses two for the glyph and its audit record.
 MAX_SOURCES_PER_ACCEPTANCE: Final = 98
-_FIRST_ITEM: Final = 0  # count_vote's first item: the vote; accept's first item: the glyph
+_FIRST_ITEM: Final = 0  # count_gold_reading's first item: the vote; accept's first item: the glyph
 
 
 class Counted(Enum):
