@@ -10,7 +10,7 @@
 - `count_gold_reading`: ONE transaction puts a gold reading (a vote on a known glyph shown unscored) once, adds
   it to the glyph's reading counts and to its source's track record (gold.py decides what it means);
 - `mark_ambiguous`, `set_reading_state`: single conditional writes;
-- `glyphs`, `track_records`: one BatchGetItem for a batch's glyphs, one for its sources.
+- `read_glyphs`, `track_records`: one BatchGetItem for a batch's glyphs, one for its sources.
 Each failed condition comes back as an outcome, never as an exception.
 """
 
