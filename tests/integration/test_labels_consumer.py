@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -20,7 +20,7 @@ from drcaptcha.consensus import model_source
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, READ_RIGHT, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem
-from drcaptcha.store.glyphs import CountedVote
+from drcaptcha.store.glyphs import CountedVote, Glyph, GlyphVoteStore
 from drcaptcha_ops.awscalls import count_aws_calls
 from drcaptcha_ops.emulator import Emulator
 from drcaptcha_ops.faults import inject_fault
@@ -266,6 +266,38 @@ def test_a_redelivered_vote_finishes_an_acceptance_that_a_crash_interrupted(emul
     glyph = GlyphItem.get(GLYPH, consistent_read=True)
     assert (glyph.state, glyph.label) == (CROWD, 8)
     assert glyph.tallies.attribute_values == {"8": 3.0}
+
+
+class StaleReads(GlyphVoteStore):
+    """The real store, except that the batch's read of the glyphs returns them as they were before another
+    delivery counted votes: what two deliveries racing on one glyph look like to the later one."""
+
+    def __init__(self, stale: dict[str, Glyph]) -> None:
+        self.stale = stale
+
+    def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
+        return {glyph_id: self.stale[glyph_id] for glyph_id in glyph_ids}
+
+
+def test_a_delivery_whose_read_went_stale_is_refused_and_counts_only_what_is_missing(emulator: Emulator) -> None:
+    # Given a glyph read by one delivery, and votes 1 and 3 counted on it by another delivery right after that read
+    make_glyph()
+    stale = labelling.RECORDS.glyph(GLYPH)
+    assert stale is not None
+    labelling.record_votes([vote(1, 8), vote(3, 9)])
+
+    # When the first delivery, holding votes 1 and 2, counts against its stale read
+    results = labelling.record_votes([vote(1, 8), vote(2, 8)], records=StaleReads({GLYPH: stale}))
+
+    # Then DynamoDB refused its first update (the vote count had moved), and the retry counted vote 2 alone,
+    # keeping the other delivery's votes
+    assert [result.outcome for result in results if isinstance(result, labelling.VoteResult)] == [
+        labelling.VoteOutcome.DUPLICATE,
+        labelling.VoteOutcome.PENDING,
+    ]
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.tallies.attribute_values, glyph.votes) == ({"8": 2.0, "9": 1.0}, 3)
+    assert sorted(glyph.counted.attribute_values) == ["challenge-1:1", "challenge-2:2", "challenge-3:3"]
 
 
 def test_votes_that_keep_disagreeing_mark_the_glyph_ambiguous(emulator: Emulator) -> None:
