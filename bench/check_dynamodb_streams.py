@@ -15,21 +15,22 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 TABLE = "challenges"
+REGION = "us-east-1"
+KEY = "local"
 
 
 def main() -> int:
     server = ThreadedMotoServer(port=0)
     server.start()
     host, port = server.get_host_and_port()
-    options = {
-        "endpoint_url": f"http://{host}:{port}",
-        "region_name": "us-east-1",
-        "aws_access_key_id": "local",
-        "aws_secret_access_key": "local",
-    }
+    url = f"http://{host}:{port}"
     try:
-        dynamodb = boto3.client("dynamodb", **options)
-        streams = boto3.client("dynamodbstreams", **options)
+        dynamodb = boto3.client(
+            "dynamodb", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY, aws_secret_access_key=KEY
+        )
+        streams = boto3.client(
+            "dynamodbstreams", endpoint_url=url, region_name=REGION, aws_access_key_id=KEY, aws_secret_access_key=KEY
+        )
         dynamodb.create_table(
             TableName=TABLE,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
