@@ -146,11 +146,17 @@ def count_votes_once(cast: set[str], poller: StreamPoller | None = None) -> Vote
     poll_seconds = time.perf_counter() - started
     rows = list(VoteItem.scan(consistent_read=True))
     recorded = {row.vote_id for row in rows}
-    counted_rows = Counter(row.glyph_id for row in rows if row.counted)
+    counted_rows: dict[str, set[str]] = {}
+    for row in rows:
+        if row.counted:
+            counted_rows.setdefault(row.glyph_id, set()).add(row.vote_id)
+    # A glyph's counted rows are its crowd votes (each in its map of counted votes, `votes` of them) or, for a
+    # known glyph shown as gold, its readings.
     wrong = sum(
         1
         for glyph in GlyphItem.scan(consistent_read=True)
-        if int(glyph.votes or 0) != counted_rows.get(glyph.glyph_id, 0)
+        if int(glyph.votes or 0) + int(glyph.readings or 0) != len(counted_rows.get(glyph.glyph_id, ()))
+        or not set(glyph.counted.attribute_values) <= counted_rows.get(glyph.glyph_id, set())
     )
     return VoteCheck(
         cast=len(cast),

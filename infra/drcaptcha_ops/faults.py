@@ -76,11 +76,14 @@ class Fault:
     kind: FaultKind
     times: int | None = None
     injected: int = 0
+    body_contains: bytes | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def claims(self, service: str, operation: str) -> bool:
+    def claims(self, service: str, operation: str, body: bytes = b"") -> bool:
         """Whether this fault takes this attempt (and counts it)."""
         if service != self.service or (self.operations and operation not in self.operations):
+            return False
+        if self.body_contains is not None and self.body_contains not in body:
             return False
         with self._lock:
             if self.times is not None and self.injected >= self.times:
@@ -130,8 +133,9 @@ def _on_before_send(request: Any = None, event_name: str = "", **_kwargs: Any) -
     # `before-send.<service id>.<operation>`
     _event, _dot, rest = event_name.partition(".")
     service, _dot, operation = rest.partition(".")
+    body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
     for fault in faults:
-        if fault.claims(service, operation):
+        if fault.claims(service, operation, body):
             return _fail(fault, request)
     return None
 
@@ -141,13 +145,19 @@ _HOOK: Final = ProcessHook[Fault]("before-send", _UNIQUE_ID, _on_before_send)
 
 @contextmanager
 def inject_fault(
-    service: str, *operations: str, kind: FaultKind = "unavailable", times: int | None = None
+    service: str,
+    *operations: str,
+    kind: FaultKind = "unavailable",
+    times: int | None = None,
+    body_contains: bytes | None = None,
 ) -> Iterator[Fault]:
     """Fail `service`'s `operations` (all of them if none are named) in the whole process while open.
 
     `times` bounds the failed attempts (a transient fault); None fails every attempt until the context closes.
+    `body_contains` fails only the requests whose body holds these bytes (one item's writes: its key, quoted).
     """
     if kind == "refuse-records" and (service, operations) != ("kinesis", ("PutRecords",)):
         raise ValueError("refuse-records applies to kinesis PutRecords only")
-    with _HOOK.opened(Fault(service=service, operations=frozenset(operations), kind=kind, times=times)) as fault:
+    fault = Fault(service, frozenset(operations), kind, times=times, body_contains=body_contains)
+    with _HOOK.opened(fault) as fault:
         yield fault

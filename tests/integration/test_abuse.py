@@ -552,7 +552,7 @@ def test_answers_never_appear_in_replies_png_metadata_or_logs(
     logs_text = caplog.text + "\n".join(str(record.__dict__) for record in caplog.records)
     captured = capsys.readouterr()
     logs_text += captured.out + captured.err
-    assert "vote recorded" in logs_text  # the capture did see the consumer's logs
+    assert "votes recorded" in logs_text  # the capture did see the consumer's logs
     # (glyph ids are the votes' business in the consumer's logs; only the answers must stay out of them)
     answers = [text for text in secrets_to_keep if not text.startswith("train:")]
     assert [text for text in secrets_to_keep if text in replies_text] == []

@@ -247,8 +247,8 @@ def test_the_consumer_throttled_by_dynamodb_retries_and_counts_every_vote_once(
     votes_in = set().union(*(p.vote_ids for p in passes))
 
     with template_poller(emulator) as poller:
-        # When the labels function's transactions are throttled for its first deliveries
-        with inject_fault("dynamodb", "TransactWriteItems", kind="throttled", times=6) as fault:
+        # When the labels function's per-glyph counts are throttled for its first deliveries
+        with inject_fault("dynamodb", "UpdateItem", kind="throttled", times=6) as fault:
             poller.poll_once()
         # And the poller keeps delivering after DynamoDB recovered
         poll_until_quiet(poller)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -20,7 +20,10 @@ from drcaptcha.consensus import model_source
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, READ_RIGHT, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem
+from drcaptcha.store.glyphs import CountedVote, Glyph, GlyphVoteStore
+from drcaptcha_ops.awscalls import count_aws_calls
 from drcaptcha_ops.emulator import Emulator
+from drcaptcha_ops.faults import inject_fault
 from drcaptcha_ops.lambda_runner import LocalLambdaContext
 from drcaptcha_ops.poller import StreamSubscription, create_poller, kinesis_event, stream_subscriptions
 from functions.labels import app
@@ -28,6 +31,7 @@ from functions.labels import app
 SAMPLE_EVENT = Path(__file__).resolve().parents[1] / "events" / "kinesis_votes.json"
 GLYPH = "train:00003:0042"
 GOLD_GLYPH = "train:00001:0007"
+OTHER_GLYPH = "train:00004:0100"
 
 
 def make_glyph(glyph_id: str = GLYPH) -> GlyphItem:
@@ -152,6 +156,70 @@ def test_a_batch_delivered_twice_counts_each_vote_once(emulator: Emulator) -> No
     assert len(list(VoteItem.query(GLYPH, consistent_read=True))) == 2
 
 
+def test_a_batch_is_counted_with_one_write_per_glyph_and_its_redelivery_writes_no_count(emulator: Emulator) -> None:
+    # Given two unlabelled glyphs, and a batch of five votes for them, interleaved (none of them settles a glyph)
+    make_glyph()
+    make_glyph(OTHER_GLYPH)
+    put_on_stream(
+        vote(1, 5), vote(2, 7, glyph_id=OTHER_GLYPH), vote(3, 6), vote(4, 7, glyph_id=OTHER_GLYPH), vote(5, 5)
+    )
+    event = batch_from_stream(emulator)
+
+    # When the labels function gets it, and then the same batch again
+    with count_aws_calls() as first:
+        assert invoke(event) == {"batchItemFailures": []}
+    with count_aws_calls() as again:
+        assert invoke(event) == {"batchItemFailures": []}
+
+    # Then the first delivery counted each glyph's votes with one update, after one read of the batch's glyphs
+    # and one of its sources, and kept the five records in one batch write
+    assert first.by_operation["dynamodb.UpdateItem"] == 2
+    assert first.by_operation["dynamodb.BatchGetItem"] == 2
+    assert first.by_operation["dynamodb.BatchWriteItem"] == 1
+    assert "dynamodb.TransactWriteItems" not in first.by_operation
+    # And the redelivery counted nothing: no update at all, and the glyphs are as after the first delivery
+    assert "dynamodb.UpdateItem" not in again.by_operation
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.tallies.attribute_values, glyph.votes) == ({"5": 2.0, "6": 1.0}, 3)
+    assert sorted(glyph.counted.attribute_values) == ["challenge-1:1", "challenge-3:3", "challenge-5:5"]
+    other = GlyphItem.get(OTHER_GLYPH, consistent_read=True)
+    assert (other.tallies.attribute_values, other.votes) == ({"7": 2.0}, 2)
+    assert len(list(VoteItem.scan(consistent_read=True))) == 5
+
+
+def test_a_throttled_glyph_fails_only_its_own_records_and_their_redelivery_counts_them_once(
+    emulator: Emulator,
+) -> None:
+    # Given a batch of votes for two glyphs, and DynamoDB throttling every write to the first glyph's item
+    make_glyph()
+    make_glyph(OTHER_GLYPH)
+    put_on_stream(vote(1, 9), vote(2, 4, glyph_id=OTHER_GLYPH), vote(3, 9), vote(4, 4, glyph_id=OTHER_GLYPH))
+    event = batch_from_stream(emulator)
+    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
+
+    # When the labels function gets the batch while the throttle lasts
+    with inject_fault("dynamodb", "UpdateItem", kind="throttled", body_contains=f'"{GLYPH}"'.encode()) as fault:
+        response = invoke(event)
+
+    # Then only the throttled glyph's two records are reported, and the other glyph's votes are counted
+    assert fault.injected >= 1
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequences[0]}, {"itemIdentifier": sequences[2]}]}
+    assert GlyphItem.get(GLYPH, consistent_read=True).votes == 0
+    assert GlyphItem.get(OTHER_GLYPH, consistent_read=True).tallies.attribute_values == {"4": 2.0}
+
+    # When Kinesis retries from the first failed record (the other glyph's second vote comes again too)
+    retry = {"Records": event["Records"][0:]}
+    assert invoke(retry) == {"batchItemFailures": []}
+
+    # Then every vote is counted once: the throttled glyph's now, the other glyph's not again
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.tallies.attribute_values, glyph.votes) == ({"9": 2.0}, 2)
+    other = GlyphItem.get(OTHER_GLYPH, consistent_read=True)
+    assert (other.tallies.attribute_values, other.votes) == ({"4": 2.0}, 2)
+    recorded = sorted(item.vote_id for item in VoteItem.scan(consistent_read=True))
+    assert recorded == [f"challenge-{number}:{number}" for number in (1, 2, 3, 4)]
+
+
 def test_a_poison_record_is_reported_and_the_rest_of_its_batch_is_processed(emulator: Emulator) -> None:
     # Given a batch with a record that is not a vote between two good votes
     make_glyph()
@@ -185,7 +253,9 @@ def test_a_redelivered_vote_finishes_an_acceptance_that_a_crash_interrupted(emul
     make_glyph()
     for number in (1, 2):
         labelling.record_vote(vote(number, 8))
-    labelling.RECORDS.count_vote(vote(3, 8), weight=1.0)
+    before = labelling.RECORDS.glyph(GLYPH)
+    assert before is not None
+    assert labelling.RECORDS.count_glyph_votes(before, [CountedVote("challenge-3:3", "client-3", 8, 1.0)])
     assert GlyphItem.get(GLYPH, consistent_read=True).state == UNLABELLED
 
     # When Kinesis delivers the third vote again
@@ -196,6 +266,38 @@ def test_a_redelivered_vote_finishes_an_acceptance_that_a_crash_interrupted(emul
     glyph = GlyphItem.get(GLYPH, consistent_read=True)
     assert (glyph.state, glyph.label) == (CROWD, 8)
     assert glyph.tallies.attribute_values == {"8": 3.0}
+
+
+class StaleReads(GlyphVoteStore):
+    """The real store, except that the batch's read of the glyphs returns them as they were before another
+    delivery counted votes: what two deliveries racing on one glyph look like to the later one."""
+
+    def __init__(self, stale: dict[str, Glyph]) -> None:
+        self.stale = stale
+
+    def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
+        return {glyph_id: self.stale[glyph_id] for glyph_id in glyph_ids}
+
+
+def test_a_delivery_whose_read_went_stale_is_refused_and_counts_only_what_is_missing(emulator: Emulator) -> None:
+    # Given a glyph read by one delivery, and votes 1 and 3 counted on it by another delivery right after that read
+    make_glyph()
+    stale = labelling.RECORDS.glyph(GLYPH)
+    assert stale is not None
+    labelling.record_votes([vote(1, 8), vote(3, 9)])
+
+    # When the first delivery, holding votes 1 and 2, counts against its stale read
+    results = labelling.record_votes([vote(1, 8), vote(2, 8)], records=StaleReads({GLYPH: stale}))
+
+    # Then DynamoDB refused its first update (the vote count had moved), and the retry counted vote 2 alone,
+    # keeping the other delivery's votes
+    assert [result.outcome for result in results if isinstance(result, labelling.VoteResult)] == [
+        labelling.VoteOutcome.DUPLICATE,
+        labelling.VoteOutcome.PENDING,
+    ]
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.tallies.attribute_values, glyph.votes) == ({"8": 2.0, "9": 1.0}, 3)
+    assert sorted(glyph.counted.attribute_values) == ["challenge-1:1", "challenge-2:2", "challenge-3:3"]
 
 
 def test_votes_that_keep_disagreeing_mark_the_glyph_ambiguous(emulator: Emulator) -> None:

@@ -18,7 +18,7 @@ from drcaptcha.models.tables.challenges import FAILED, PASSED
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED
 from drcaptcha.ratelimit import Limits, Window
 from drcaptcha.store.challenges import Challenge, Declared, Redeemed
-from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, Glyph
+from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, Glyph, KeptVote
 from drcaptcha.store.sites import Site
 
 
@@ -140,6 +140,7 @@ class MemoryGlyph:
     votes: int = 0
     readings: int = 0
     read_right: int = 0
+    counted: dict[str, CountedVote] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,31 +175,38 @@ class MemoryGlyphVoteStore:
             glyph.unreadable,
             glyph.readings,
             glyph.read_right,
+            glyph.votes,
+            tuple(glyph.counted.values()),
         )
 
-    def counted_votes(self, glyph_id: str) -> list[CountedVote]:
-        return [vote for vote, counted in self.votes.get(glyph_id, {}).values() if counted]
+    def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
+        return {glyph_id: glyph for glyph_id in glyph_ids if (glyph := self.glyph(glyph_id)) is not None}
 
-    def has_vote_with_prefix(self, glyph_id: str, prefix: str) -> bool:
-        return any(vote_id.startswith(prefix) for vote_id in self.votes.get(glyph_id, {}))
+    def track_records(self, sources: Collection[str]) -> dict[str, tuple[float, float]]:
+        return {source: self.sources.get(source, (0.0, 0.0)) for source in sources}
 
-    def track_record(self, source: str) -> tuple[float, float]:
-        return self.sources.get(source, (0.0, 0.0))
+    def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
+        stored = self.glyphs.get(glyph.glyph_id)
+        if stored is None or stored.state not in OPEN_STATES or stored.votes != glyph.votes:
+            return False
+        for vote in votes:
+            if vote.vote_id in stored.counted:
+                raise AssertionError(f"vote {vote.vote_id} counted twice: the logic must not ask that")
+            stored.counted[vote.vote_id] = vote
+            if vote.label is None:
+                stored.unreadable += vote.weight
+            else:
+                stored.tallies[vote.label] = stored.tallies.get(vote.label, 0.0) + vote.weight
+        stored.votes += len(votes)
+        if ambiguous and stored.state == UNLABELLED:
+            stored.state = AMBIGUOUS
+        return True
 
-    def count_vote(self, vote: VoteRecord, weight: float) -> Counted:
-        kept = self.votes.setdefault(vote.glyph_id, {})
-        if vote.vote_id in kept:
-            return Counted.DUPLICATE
-        glyph = self.glyphs.get(vote.glyph_id)
-        if glyph is None or glyph.state not in OPEN_STATES:
-            return Counted.GLYPH_CLOSED
-        kept[vote.vote_id] = (CountedVote(vote.vote_id, vote.source, vote.label, weight), True)
-        if vote.label is None:
-            glyph.unreadable += weight
-        else:
-            glyph.tallies[vote.label] = glyph.tallies.get(vote.label, 0.0) + weight
-        glyph.votes += 1
-        return Counted.COUNTED
+    def keep_votes(self, votes: Iterable[KeptVote]) -> None:
+        for kept in votes:
+            vote = kept.vote
+            counted = CountedVote(vote.vote_id, vote.source, vote.label, kept.weight)
+            self.votes.setdefault(vote.glyph_id, {})[vote.vote_id] = (counted, kept.counted)
 
     def count_gold_reading(self, vote: VoteRecord, right: bool) -> Counted:
         if vote.gold is None:
@@ -221,13 +229,6 @@ class MemoryGlyphVoteStore:
         if glyph.readings != readings or glyph.state not in GOLD_STATES:
             return False
         glyph.state = state
-        return True
-
-    def keep_late_vote(self, vote: VoteRecord, weight: float) -> bool:
-        kept = self.votes.setdefault(vote.glyph_id, {})
-        if vote.vote_id in kept:
-            return False
-        kept[vote.vote_id] = (CountedVote(vote.vote_id, vote.source, vote.label, weight), False)
         return True
 
     def accept(

@@ -1,38 +1,50 @@
 """Recording crowd votes and accepting labels: the labels function's logic, over DynamoDB.
 
-A vote is counted exactly once, whatever Kinesis redelivers: one transaction puts it into the Votes table with
-`attribute_not_exists` AND adds its weight to the glyph's tallies, so neither can happen without the other. A
-redelivered vote cancels the transaction on its first item, which means "already counted".
+A batch's votes are counted **per glyph**: the glyphs are read once (one BatchGetItem), and so are the track
+records of the batch's sources (another), then each glyph's new votes are counted with ONE conditional update
+(drcaptcha/store/glyphs.py `count_glyph_votes`). A vote is counted exactly once, whatever Kinesis redelivers: the
+glyph item keeps the id of every vote counted for it, so a redelivered vote is recognised from the read, and the
+update is conditioned on the glyph being unchanged since the read (its vote count is the version), so two
+deliveries can never both count the same vote. If the condition fails, the glyph is read again and only what is
+missing is counted.
 
-After counting, the glyph is settled: its tallies go through `consensus.decide`. An acceptance is a second
-transaction, conditional on the glyph being still open (unlabelled or ambiguous): it labels the glyph, writes the
-audit record with the counted votes, and adds each voter's agreement or disagreement to its track record (the
-online reliability model). Settling is idempotent, so it also runs for a redelivered vote: a crash between the
-two transactions is repaired by the retry.
+The votes of one glyph are replayed in their stream order against its state (`plan_count`), exactly as if they
+had come one by one: the model's vote joins after the glyph's first counted human vote; the glyph becomes
+ambiguous, or is accepted, at the vote that makes the rule say so; and the votes after an acceptance are late.
+An acceptance is a second transaction, conditional on the glyph being still open: it labels the glyph, writes
+the audit record with the counted votes, and adds each voter's agreement or disagreement to its track record
+(the online reliability model). Settling is idempotent, so it also runs when a redelivery counts nothing: a
+crash between the two writes is repaired by the retry. Every vote, counted or late, is also kept in the Votes
+table for the record (`keep_votes`), written after its count and again on a redelivery.
 
-The transactions themselves are drcaptcha/store/glyphs.py's; this module decides what should happen.
+A glyph's votes fail together, and alone: a throttled update fails that glyph's records, which the handler
+reports in `batchItemFailures`, and the other glyphs of the batch are counted. Gold readings (gold.py) are still
+counted one by one.
+
+The writes themselves are drcaptcha/store/glyphs.py's; this module decides what should happen.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
 import numpy as np
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
 
 from drcaptcha import charset, consensus, gold, warm
 from drcaptcha.ensembles import LoadedEnsemble
-from drcaptcha.errors import DrCaptchaError, NotFound
+from drcaptcha.errors import DrCaptchaError, NotFound, ServiceUnavailable
 from drcaptcha.glyphs import GlyphRef, GlyphStore
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import UNLABELLED
 from drcaptcha.serving import serving_cache
-from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, GlyphVoteStore
+from drcaptcha.store.glyphs import Acceptance, Counted, CountedVote, Glyph, GlyphVoteStore, KeptVote
 
 logger = Logger(child=True)
 
@@ -52,41 +64,11 @@ class VoteOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Settlement:
-    """Where a glyph stands after its latest vote."""
-
-    outcome: VoteOutcome
-    label: int | None = None
-
-
-@dataclass(frozen=True)
 class VoteResult:
     vote_id: str
     glyph_id: str
     outcome: VoteOutcome
     label: int | None = None
-
-
-def record_vote(vote: VoteRecord, now: float | None = None, records: GlyphVoteStore = RECORDS) -> VoteResult:
-    """Count `vote` once, then settle its glyph: accept a label or mark it ambiguous when the votes say so."""
-    now = time.time() if now is None else now
-    if vote.gold is not None:
-        return _gold_result(vote, gold.record_gold_reading(vote, records))
-    weight = vote_weight(vote, records)
-    counted = records.count_vote(vote, weight)
-    if counted is Counted.GLYPH_CLOSED:
-        return _record_late_vote(vote, weight, records)
-    redelivered = counted is Counted.DUPLICATE
-    if not redelivered and not consensus.is_model_source(vote.source):
-        try:
-            add_model_vote(vote.glyph_id, now, records)
-        except (DrCaptchaError, ClientError, BotoCoreError):
-            # A lost model vote costs half a vote; failing the record would hold up the human one behind it.
-            logger.exception("could not add the model's vote", extra={"glyph_id": vote.glyph_id})
-    result = settle_glyph(vote.glyph_id, now, records)
-    outcome = VoteOutcome.DUPLICATE if redelivered else result.outcome
-    logger.info("vote recorded", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id, "outcome": outcome})
-    return VoteResult(vote.vote_id, vote.glyph_id, outcome, result.label)
 
 
 _GOLD_OUTCOMES: Final = {
@@ -104,13 +86,11 @@ def _gold_result(vote: VoteRecord, counted: Counted) -> VoteResult:
 
 # --- the model's vote ---------------------------------------------------------------------------------------------
 # Why here, and not in the captcha function: the labels consumer sees every glyph's votes, and it counts the
-# active ensemble's reading through the same idempotent transaction as a human vote (vote id
+# active ensemble's reading with the glyph's human votes, in the same conditional update (vote id
 # `model:<ensemble_id>:<glyph_id>`), so redeliveries and parallel instances never count it twice. Attaching the
 # prediction in the captcha function would mean storing it with every challenge, most of which are never passed.
 # One model vote per glyph, from whichever ensemble is active when the glyph's first counted human vote arrives.
-_MAX_REMEMBERED_GLYPHS: Final = 100_000
 _GLYPHS: Final = "glyphs"
-_model_voted: warm.LRUCache[str, bool] = warm.lasting(_MAX_REMEMBERED_GLYPHS)
 _glyph_stores: warm.LRUCache[str, GlyphStore] = warm.lasting(1)
 
 
@@ -121,8 +101,7 @@ def _store() -> GlyphStore:
 
 
 def forget_model_votes() -> None:
-    """Drop the warm process's memory of model votes and glyph shards (after the stack behind it changed)."""
-    _model_voted.clear()
+    """Drop the warm process's glyph shards (after the stack behind it changed)."""
     _glyph_stores.clear()
 
 
@@ -130,73 +109,267 @@ def _active_ensemble() -> LoadedEnsemble | None:
     return serving_cache(MODEL_VOTES, MODEL_VOTE_BATCH).current()
 
 
-def add_model_vote(glyph_id: str, now: float, records: GlyphVoteStore = RECORDS) -> bool:
-    """Count the active ensemble's reading of the glyph as a `MODEL_WEIGHT` vote, once per glyph; True if added."""
-    if glyph_id in _model_voted:
-        return False
-    ensemble = _active_ensemble()
-    if ensemble is None:
-        return False
-    ensemble_id = ensemble.manifest.ensemble_id
-    prefix = consensus.MODEL_SOURCE_PREFIX
-    if not records.has_vote_with_prefix(glyph_id, prefix):
+def model_vote(glyph_id: str, now: float) -> VoteRecord | None:
+    """The active ensemble's reading of the glyph as a `MODEL_WEIGHT` vote; None without an active ensemble, or
+    when it cannot be had (a lost model vote costs half a vote; failing the glyph would hold up the human ones)."""
+    try:
+        ensemble = _active_ensemble()
+        if ensemble is None:
+            return None
         label = int(ensemble.predict(_store().image(GlyphRef.parse(glyph_id))[np.newaxis])[0].argmax())
-        model_vote = VoteRecord(
-            vote_id=f"{prefix}{ensemble_id}:{glyph_id}",
-            glyph_id=glyph_id,
-            answer=charset.character_of(label),
-            label=label,
-            source=f"{prefix}{ensemble_id}",
-            ts=now,
-            weight=consensus.MODEL_WEIGHT,
-        )
-        records.count_vote(model_vote, consensus.MODEL_WEIGHT)  # counted already, or too late: either is fine
-    _model_voted[glyph_id] = True
-    return True
+    except (DrCaptchaError, ClientError, BotoCoreError):
+        logger.exception("could not read the model's vote", extra={"glyph_id": glyph_id})
+        return None
+    ensemble_id = ensemble.manifest.ensemble_id
+    return VoteRecord(
+        vote_id=f"{consensus.MODEL_SOURCE_PREFIX}{ensemble_id}:{glyph_id}",
+        glyph_id=glyph_id,
+        answer=charset.character_of(label),
+        label=label,
+        source=consensus.model_source(ensemble_id),
+        ts=now,
+        weight=consensus.MODEL_WEIGHT,
+    )
 
 
-def vote_weight(vote: VoteRecord, records: GlyphVoteStore = RECORDS) -> float:
-    """The weight a vote is counted with: the model's fixed weight, or the human's times its reliability."""
-    if consensus.is_model_source(vote.source):
-        return consensus.MODEL_WEIGHT
-    agreements, disagreements = records.track_record(vote.source)
-    return round(consensus.vote_weight(vote.source, agreements, disagreements, base=vote.weight), _WEIGHT_DECIMALS)
+def vote_weights(votes: Iterable[VoteRecord], records: GlyphVoteStore = RECORDS) -> dict[str, float]:
+    """The weight each vote is counted with, by vote id: the model's fixed weight, or the human's times its
+    source's reliability (the batch's track records read at once)."""
+    votes = list(votes)
+    humans = {vote.source for vote in votes if not consensus.is_model_source(vote.source)}
+    track_records = records.track_records(humans) if humans else {}
+    weights: dict[str, float] = {}
+    for vote in votes:
+        if consensus.is_model_source(vote.source):
+            weights[vote.vote_id] = consensus.MODEL_WEIGHT
+        else:
+            agreements, disagreements = track_records[vote.source]
+            weight = consensus.vote_weight(vote.source, agreements, disagreements, base=vote.weight)
+            weights[vote.vote_id] = round(weight, _WEIGHT_DECIMALS)
+    return weights
 
 
-def settle_glyph(glyph_id: str, now: float, records: GlyphVoteStore = RECORDS) -> Settlement:
-    """Apply the acceptance rule to the glyph's current tallies and act on the decision."""
-    glyph = records.glyph(glyph_id)
-    if glyph is None:
-        raise NotFound(f"no glyph {glyph_id}")
-    if glyph.state not in OPEN_STATES:
-        return Settlement(VoteOutcome.LATE, glyph.label)
-    decision = consensus.decide(glyph.tallies, glyph.unreadable)
-    if decision.outcome is consensus.Outcome.ACCEPTED:
-        _accept(glyph_id, decision, now, records)
-        return Settlement(VoteOutcome.ACCEPTED, decision.label)
-    if decision.outcome is consensus.Outcome.AMBIGUOUS:
-        if glyph.state == UNLABELLED and records.mark_ambiguous(glyph_id):
-            logger.info("glyph ambiguous", extra={"glyph_id": glyph_id})
-        return Settlement(VoteOutcome.AMBIGUOUS)
-    return Settlement(VoteOutcome.PENDING)
+@dataclass
+class CountPlan:
+    """What one glyph's votes of a batch do to it, replayed in stream order: an outcome per vote, the votes to
+    count (the model's included), whether the glyph turns ambiguous, the acceptance if one is due, and the
+    records to keep. Built by `plan_count`."""
+
+    glyph: Glyph
+    outcomes: list[VoteOutcome] = field(default_factory=list)
+    new: list[CountedVote] = field(default_factory=list)
+    kept: list[KeptVote] = field(default_factory=list)
+    ambiguous: bool = False
+    accepted: consensus.Decision | None = None
+    tallies: dict[int, float] = field(init=False)
+    unreadable: float = field(init=False)
+    has_model_vote: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tallies, self.unreadable = dict(self.glyph.tallies), self.glyph.unreadable
+        self.has_model_vote = any(consensus.is_model_source(vote.source) for vote in self.glyph.counted)
+
+    @property
+    def counted(self) -> list[CountedVote]:
+        return [*self.glyph.counted, *self.new]
+
+    @property
+    def is_open(self) -> bool:
+        return self.glyph.is_open and self.accepted is None
+
+    def counted_weight(self, vote_id: str) -> float | None:
+        """The weight the vote was counted with, before or in this batch; None if it is not counted."""
+        return next((vote.weight for vote in self.counted if vote.vote_id == vote_id), None)
+
+    def count(self, vote: VoteRecord, weight: float) -> None:
+        self.new.append(CountedVote(vote.vote_id, vote.source, vote.label, weight))
+        self.kept.append(KeptVote(vote, weight, counted=True))
+        if vote.label is None:
+            self.unreadable += weight
+        else:
+            self.tallies[vote.label] = self.tallies.get(vote.label, 0.0) + weight
+
+    def keep(self, vote: VoteRecord, weight: float, counted: bool) -> None:
+        if all(kept.vote.vote_id != vote.vote_id for kept in self.kept):
+            self.kept.append(KeptVote(vote, weight, counted))
+
+    def decide(self) -> VoteOutcome:
+        decision = consensus.decide(self.tallies, self.unreadable)
+        if decision.outcome is consensus.Outcome.ACCEPTED:
+            self.accepted = decision
+            return VoteOutcome.ACCEPTED
+        if decision.outcome is consensus.Outcome.AMBIGUOUS:
+            self.ambiguous = True
+            return VoteOutcome.AMBIGUOUS
+        return VoteOutcome.PENDING
 
 
-def _record_late_vote(vote: VoteRecord, weight: float, records: GlyphVoteStore) -> VoteResult:
-    """The glyph is labelled (or unknown): keep the vote for the record only."""
-    glyph = records.glyph(vote.glyph_id)
-    if glyph is None:
-        raise NotFound(f"vote {vote.vote_id} is for an unknown glyph {vote.glyph_id}")
-    outcome = VoteOutcome.LATE if records.keep_late_vote(vote, weight) else VoteOutcome.DUPLICATE
-    logger.info("vote for a labelled glyph", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id})
-    return VoteResult(vote.vote_id, vote.glyph_id, outcome, glyph.label)
+def plan_count(
+    glyph: Glyph,
+    votes: Sequence[VoteRecord],
+    weights: Mapping[str, float],
+    model: Callable[[], VoteRecord | None] = lambda: None,
+) -> CountPlan:
+    """Replay `votes` (all for `glyph`, in stream order) against the glyph as read, as if they came one by one:
+    pure, no I/O. `model` gives the active ensemble's vote, asked for at most once."""
+    plan = CountPlan(glyph)
+    for vote in votes:
+        already = plan.counted_weight(vote.vote_id)
+        if already is not None:
+            # Its record again: the crash that made Kinesis redeliver it may have come before the record.
+            plan.keep(vote, already, counted=True)
+            plan.outcomes.append(VoteOutcome.DUPLICATE)
+        elif not plan.is_open:
+            plan.keep(vote, weights[vote.vote_id], counted=False)
+            plan.outcomes.append(VoteOutcome.LATE)
+        else:
+            plan.count(vote, weights[vote.vote_id])
+            if not plan.has_model_vote:
+                plan.has_model_vote = True  # asked once a batch: without an ensemble, the next batch asks again
+                reading = None if consensus.is_model_source(vote.source) else model()
+                if reading is not None and plan.counted_weight(reading.vote_id) is None:
+                    plan.count(reading, consensus.MODEL_WEIGHT)
+            plan.outcomes.append(plan.decide())
+    if not plan.new and glyph.is_open:
+        plan.decide()  # nothing new: settle the glyph as it stands (repairs an acceptance a crash interrupted)
+    return plan
 
 
-def _accept(glyph_id: str, decision: consensus.Decision, now: float, records: GlyphVoteStore) -> None:
+VoteOrFailure = VoteResult | Exception
+
+
+def record_payloads(payloads: Sequence[str | bytes], now: float | None = None) -> list[VoteOrFailure]:
+    """Parse each stream record's payload as a vote and record the batch: a result, or the exception that failed
+    it, per payload (a payload that is not a vote fails alone)."""
+    parsed: list[VoteRecord | Exception] = []
+    for payload in payloads:
+        try:
+            parsed.append(VoteRecord.model_validate_json(payload))
+        except ValidationError as error:
+            parsed.append(error)
+    votes = [vote for vote in parsed if isinstance(vote, VoteRecord)]
+    recorded = iter(record_votes(votes, now))
+    return [vote if isinstance(vote, Exception) else next(recorded) for vote in parsed]
+
+
+def record_votes(
+    votes: Sequence[VoteRecord], now: float | None = None, records: GlyphVoteStore = RECORDS
+) -> list[VoteOrFailure]:
+    """Count a batch's votes once each, a glyph at a time, and settle each glyph: a result per vote, in order, or
+    the exception that failed its glyph (the glyph's other votes fail with it; other glyphs do not)."""
+    now = time.time() if now is None else now
+    by_glyph: dict[str, list[int]] = {}
+    for position, vote in enumerate(votes):
+        if vote.gold is None:
+            by_glyph.setdefault(vote.glyph_id, []).append(position)
+    crowd = [votes[position] for group in by_glyph.values() for position in group]
+    # Read before anything is written: every vote of the batch is weighed by its source's track record as the
+    # batch found it (a gold reading or an acceptance in the batch counts from the next batch on).
+    reads: tuple[dict[str, float], dict[str, Glyph]] | Exception
+    try:
+        reads = (vote_weights(crowd, records), records.read_glyphs(by_glyph)) if crowd else ({}, {})
+    except Exception as error:  # without the batch's reads, no glyph can be counted
+        reads = error
+    results: dict[int, VoteOrFailure] = {
+        position: _record_gold(vote, records) for position, vote in enumerate(votes) if vote.gold is not None
+    }
+    if isinstance(reads, Exception):
+        results |= {position: reads for group in by_glyph.values() for position in group}
+    elif by_glyph:
+        results |= _record_crowd_votes(votes, by_glyph, *reads, now, records)
+    return [results[position] for position in range(len(votes))]
+
+
+def _record_crowd_votes(
+    votes: Sequence[VoteRecord],
+    by_glyph: Mapping[str, list[int]],
+    weights: Mapping[str, float],
+    glyphs: Mapping[str, Glyph],
+    now: float,
+    records: GlyphVoteStore,
+) -> dict[int, VoteOrFailure]:
+    """The votes for unlabelled glyphs (positions in `votes`, by glyph), with the batch's reads: counted a glyph at
+    a time, kept on record in one go."""
+    results: dict[int, VoteOrFailure] = {}
+    kept: list[KeptVote] = []
+    kept_positions: list[int] = []
+    for glyph_id, group in by_glyph.items():
+        try:
+            counted, to_keep = _record_glyph(glyphs.get(glyph_id), [votes[p] for p in group], weights, now, records)
+        except Exception as error:  # one glyph's failure must not fail the others
+            logger.warning("could not count a glyph's votes", extra={"glyph_id": glyph_id, "error": repr(error)})
+            results |= dict.fromkeys(group, error)
+            continue
+        results |= dict(zip(group, counted, strict=True))
+        kept += to_keep
+        kept_positions += group
+    try:
+        records.keep_votes(kept)
+    except Exception as error:  # counted, but not on record: their redelivery writes the records again
+        logger.warning("could not keep the votes' records", extra={"error": repr(error)})
+        results |= dict.fromkeys(kept_positions, error)
+    return results
+
+
+def record_vote(vote: VoteRecord, now: float | None = None, records: GlyphVoteStore = RECORDS) -> VoteResult:
+    """Count one vote once, then settle its glyph (a batch of one); raise what failed it."""
+    (result,) = record_votes([vote], now, records)
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+_MAX_COUNT_ATTEMPTS: Final = 3
+
+
+def _record_glyph(
+    glyph: Glyph | None, votes: Sequence[VoteRecord], weights: Mapping[str, float], now: float, records: GlyphVoteStore
+) -> tuple[list[VoteResult], list[KeptVote]]:
+    """Count one glyph's votes of the batch in one conditional update and settle the glyph: a result per vote,
+    and the records to keep."""
+    glyph_id = votes[0].glyph_id
+    for _attempt in range(_MAX_COUNT_ATTEMPTS):
+        if glyph is None:
+            raise NotFound(f"votes for an unknown glyph {glyph_id}")
+        plan = plan_count(glyph, votes, weights, lambda: model_vote(glyph_id, now))
+        if not plan.new or records.count_glyph_votes(
+            glyph, plan.new, ambiguous=plan.ambiguous and plan.accepted is None
+        ):
+            break
+        glyph = records.glyph(glyph_id)  # counted meanwhile by another delivery: count only what is missing
+    else:
+        raise ServiceUnavailable(f"glyph {glyph_id} kept changing while its votes were counted; try again")
+    if plan.accepted is not None:
+        _accept(glyph_id, plan.accepted, plan.counted, now, records)
+    elif plan.ambiguous and glyph.state == UNLABELLED and (plan.new or records.mark_ambiguous(glyph_id)):
+        # (the count's own update marked it; with nothing new, the glyph is marked as it stands)
+        logger.info("glyph ambiguous", extra={"glyph_id": glyph_id})
+    label = plan.accepted.label if plan.accepted is not None else glyph.label
+    results = []
+    for vote, outcome in zip(votes, plan.outcomes, strict=True):
+        shown = label if outcome in (VoteOutcome.ACCEPTED, VoteOutcome.LATE, VoteOutcome.DUPLICATE) else None
+        results.append(VoteResult(vote.vote_id, glyph_id, outcome, shown))
+    logger.info(
+        "votes recorded",
+        extra={"glyph_id": glyph_id, "outcomes": [outcome.value for outcome in plan.outcomes]},
+    )
+    return results, plan.kept
+
+
+def _record_gold(vote: VoteRecord, records: GlyphVoteStore) -> VoteOrFailure:
+    try:
+        return _gold_result(vote, gold.record_gold_reading(vote, records))
+    except Exception as error:  # a gold reading fails alone, as any record does
+        return error
+
+
+def _accept(
+    glyph_id: str, decision: consensus.Decision, votes: Sequence[CountedVote], now: float, records: GlyphVoteStore
+) -> None:
     """Label the glyph, write its audit record and update its voters' track records, all or nothing."""
     label = decision.label
     if label is None:  # pragma: no cover - an accepted decision always names its label
         raise ValueError("an accepted decision without a label")
-    votes = records.counted_votes(glyph_id)
     acceptance = Acceptance(
         glyph_id,
         label=label,

@@ -8,7 +8,7 @@
 - base.py: the one translation of a failed DynamoDB condition (ConditionFailed) and the one transaction
   connection.
 
-Logic modules ask a store in domain terms (`record_pass`, `count_vote`, `move_pointer`) and get domain answers
+Logic modules ask a store in domain terms (`record_pass`, `count_glyph_votes`, `move_pointer`) and get domain answers
 (an outcome, a typed error); only the stores catch ConditionFailed. tests/unit/memory_stores.py holds in-memory
 stores with the same methods, for fast tests of the logic.
 """

@@ -1,24 +1,27 @@
 """Glyphs and their votes (the Glyphs, Votes, Acceptances and Sources tables), as the labels consumer writes them.
 
-- `count_vote`: ONE transaction puts the vote with `attribute_not_exists` AND adds its weight to the glyph's
-  tallies while the glyph is open, so neither happens without the other, and a redelivery counts nothing;
+- `count_glyph_votes`: ONE conditional update counts a batch's new votes for one glyph: it adds them to the
+  glyph's tallies and to its map of counted vote ids, conditioned on the glyph being open and unchanged since it
+  was read (its `votes` count is the version), so a redelivered vote, already in the map, is never counted again;
+- `keep_votes`: the Votes table's record of each vote (counted or late), in BatchWriteItem calls: plain puts of
+  the same content, so writing a record twice changes nothing, and exactly once rests on the glyph's map alone;
 - `accept`: ONE transaction, conditional on the glyph still being open, labels it, writes the audit record and
   adds each voter's agreement or disagreement to its track record;
 - `count_gold_reading`: ONE transaction puts a gold reading (a vote on a known glyph shown unscored) once, adds
   it to the glyph's reading counts and to its source's track record (gold.py decides what it means);
-- `mark_ambiguous`, `keep_late_vote`, `set_reading_state`: single conditional writes.
+- `mark_ambiguous`, `set_reading_state`: single conditional writes;
+- `read_glyphs`, `track_records`: one BatchGetItem for a batch's glyphs, one for its sources.
 Each failed condition comes back as an outcome, never as an exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from pynamodb.exceptions import DoesNotExist
-from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from drcaptcha.config import get_settings
@@ -32,7 +35,7 @@ CROWD_LABEL_SOURCE: Final = "crowd"
 OPEN_STATES: Final = (UNLABELLED, AMBIGUOUS)
 # DynamoDB takes at most 100 items a transaction; the acceptance uses two for the glyph and its audit record.
 MAX_SOURCES_PER_ACCEPTANCE: Final = 98
-_FIRST_ITEM: Final = 0  # count_vote's first item: the vote; accept's first item: the glyph
+_FIRST_ITEM: Final = 0  # count_gold_reading's first item: the vote; accept's first item: the glyph
 
 
 class Counted(Enum):
@@ -52,6 +55,13 @@ class Glyph:
     unreadable: float
     readings: int = 0  # a known glyph's gold readings, and how many were right (gold.py)
     read_right: int = 0
+    votes: int = 0  # how many votes are counted: the version `count_glyph_votes` is conditioned on
+    counted: tuple[CountedVote, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether votes still count for the glyph."""
+        return self.state in OPEN_STATES
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,15 @@ class CountedVote:
     source: str
     label: int | None
     weight: float
+
+
+@dataclass(frozen=True)
+class KeptVote:
+    """A vote as the Votes table keeps it: the weight it was counted with, and whether it was counted at all."""
+
+    vote: VoteRecord
+    weight: float
+    counted: bool
 
 
 @dataclass(frozen=True)
@@ -95,55 +114,63 @@ class GlyphVoteStore:
             item = GlyphItem.get(glyph_id, consistent_read=True)
         except DoesNotExist:
             return None
-        return Glyph(
-            glyph_id=item.glyph_id,
-            state=item.state,
-            label=None if item.label is None else int(item.label),
-            tallies={int(label): float(weight) for label, weight in item.tallies.attribute_values.items()},
-            unreadable=float(item.unreadable),
-            readings=int(item.readings or 0),
-            read_right=int(item.read_right or 0),
-        )
+        return _glyph(item)
 
-    def counted_votes(self, glyph_id: str) -> list[CountedVote]:
-        return [
-            CountedVote(vote.vote_id, vote.source, None if vote.label is None else int(vote.label), float(vote.weight))
-            for vote in VoteItem.query(glyph_id, consistent_read=True)
-            if vote.counted
-        ]
+    def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
+        """The glyphs among `glyph_ids` that have an item, by id: one consistent BatchGetItem a hundred ids."""
+        items = GlyphItem.batch_get(sorted(set(glyph_ids)), consistent_read=True)
+        return {item.glyph_id: _glyph(item) for item in items}
 
-    def has_vote_with_prefix(self, glyph_id: str, prefix: str) -> bool:
-        return next(iter(VoteItem.query(glyph_id, VoteItem.vote_id.startswith(prefix), limit=1)), None) is not None
-
-    def track_record(self, source: str) -> tuple[float, float]:
-        """A source's (agreements, disagreements) with accepted labels; (0, 0) for a new source."""
-        try:
-            record = SourceItem.get(source)
-        except DoesNotExist:
-            return 0.0, 0.0
-        return float(record.agreements), float(record.disagreements)
+    def track_records(self, sources: Collection[str]) -> dict[str, tuple[float, float]]:
+        """Each source's (agreements, disagreements) with accepted labels, (0, 0) for a new source: one
+        BatchGetItem a hundred sources."""
+        found = {
+            record.source: (float(record.agreements), float(record.disagreements))
+            for record in SourceItem.batch_get(sorted(set(sources)))
+        }
+        return {source: found.get(source, (0.0, 0.0)) for source in sources}
 
     # --- writes -----------------------------------------------------------------------------------------------
-    def count_vote(self, vote: VoteRecord, weight: float) -> Counted:
-        """The vote, if new, and its weight on the glyph's tallies, if the glyph is still open: one transaction."""
-        item = vote_item(vote, weight, counted=True)
-        tally_action: Action
-        if vote.label is None:
-            tally_action = GlyphItem.unreadable.add(weight)
-        else:
-            class_tally = Path([GlyphItem.tallies.attr_name, str(vote.label)])
-            tally_action = class_tally.set((class_tally | 0) + weight)
+    def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
+        """Count `votes` (none of them in `glyph.counted`) for the glyph as it was read: its tallies, its map of
+        counted votes and its vote count become the read ones plus these, and its state becomes ambiguous if
+        `ambiguous`, in ONE conditional update. False, and nothing written, if the glyph is closed or changed
+        since it was read (another delivery counted votes meanwhile): read it again, and count what is missing.
+        """
+        tallies = dict(glyph.tallies)
+        unreadable = glyph.unreadable
+        for vote in votes:
+            if vote.label is None:
+                unreadable += vote.weight
+            else:
+                tallies[vote.label] = tallies.get(vote.label, 0.0) + vote.weight
+        actions: list[Action] = [
+            GlyphItem.tallies.set({str(label): weight for label, weight in tallies.items()}),
+            GlyphItem.unreadable.set(unreadable),
+            GlyphItem.counted.set({vote.vote_id: _counted_entry(vote) for vote in (*glyph.counted, *votes)}),
+            GlyphItem.votes.set(glyph.votes + len(votes)),
+        ]
+        if ambiguous and glyph.state == UNLABELLED:
+            actions.append(GlyphItem.state.set(AMBIGUOUS))
+        unchanged = GlyphItem.votes == glyph.votes
+        if glyph.votes == 0:
+            unchanged = unchanged | GlyphItem.votes.does_not_exist()
         try:
-            with transaction() as writes:
-                writes.save(item, condition=VoteItem.vote_id.does_not_exist())
-                writes.update(
-                    GlyphItem(vote.glyph_id),
-                    actions=[tally_action, GlyphItem.votes.add(1)],
-                    condition=GlyphItem.glyph_id.exists() & GlyphItem.state.is_in(*OPEN_STATES),
+            with conditional_write():
+                GlyphItem(glyph.glyph_id).update(
+                    actions=actions,
+                    condition=GlyphItem.glyph_id.exists() & GlyphItem.state.is_in(*OPEN_STATES) & unchanged,
                 )
-        except ConditionFailed as failed:
-            return Counted.DUPLICATE if failed.at(_FIRST_ITEM) else Counted.GLYPH_CLOSED
-        return Counted.COUNTED
+        except ConditionFailed:
+            return False
+        return True
+
+    def keep_votes(self, votes: Iterable[KeptVote]) -> None:
+        """The Votes table's record of each vote, in BatchWriteItem calls of up to 25 (unprocessed items are
+        retried). A record written again holds the same content, so a redelivery changes nothing."""
+        with VoteItem.batch_write() as writes:
+            for kept in votes:
+                writes.save(vote_item(kept.vote, kept.weight, counted=kept.counted))
 
     def count_gold_reading(self, vote: VoteRecord, right: bool) -> Counted:
         """A gold reading, once: the vote, the known glyph's reading counts (made with the glyph's item on its
@@ -188,15 +215,6 @@ class GlyphVoteStore:
                     actions=[GlyphItem.state.set(state)],
                     condition=(GlyphItem.readings == readings) & GlyphItem.state.is_in(*GOLD_STATES),
                 )
-        except ConditionFailed:
-            return False
-        return True
-
-    def keep_late_vote(self, vote: VoteRecord, weight: float) -> bool:
-        """Keep a vote for a labelled glyph for the record only; False if it was kept already."""
-        try:
-            with conditional_write():
-                vote_item(vote, weight, counted=False).save(condition=VoteItem.vote_id.does_not_exist())
         except ConditionFailed:
             return False
         return True
@@ -265,4 +283,31 @@ def vote_item(vote: VoteRecord, weight: float, counted: bool) -> VoteItem:
         site_key=vote.site_key,
         challenge_id=vote.challenge_id,
         ts=vote.ts,
+    )
+
+
+def _counted_entry(vote: CountedVote) -> dict[str, Any]:
+    entry: dict[str, Any] = {"s": vote.source, "w": vote.weight}
+    if vote.label is not None:
+        entry["l"] = vote.label
+    return entry
+
+
+def _counted_vote(vote_id: str, entry: Mapping[str, Any]) -> CountedVote:
+    label = entry.get("l")
+    return CountedVote(vote_id, str(entry["s"]), None if label is None else int(label), float(entry["w"]))
+
+
+def _glyph(item: GlyphItem) -> Glyph:
+    counted = item.counted.attribute_values if item.counted is not None else {}
+    return Glyph(
+        glyph_id=item.glyph_id,
+        state=item.state,
+        label=None if item.label is None else int(item.label),
+        tallies={int(label): float(weight) for label, weight in item.tallies.attribute_values.items()},
+        unreadable=float(item.unreadable),
+        readings=int(item.readings or 0),
+        read_right=int(item.read_right or 0),
+        votes=int(item.votes or 0),
+        counted=tuple(_counted_vote(vote_id, entry) for vote_id, entry in counted.items()),
     )

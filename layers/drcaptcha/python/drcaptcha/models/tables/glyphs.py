@@ -32,7 +32,10 @@ class GlyphsByState(GlobalSecondaryIndex["GlyphItem"]):
 class GlyphItem(TableModel):
     """`glyph_id` is `GlyphRef.key`; `tallies` maps a class index (as a string) to its summed vote weight.
 
-    The tallies are written only by `drcaptcha.labelling`, in the same transaction that records the vote.
+    `counted` maps the id of every vote counted for the glyph to `{"s": source, "l": label, "w": weight}` ("l"
+    absent when the answer named no class; short keys because every byte is paid for on every write). `votes` is
+    how many there are, and the version that each count is conditioned on. Tallies, `counted` and `votes` are
+    written only by `drcaptcha.labelling`, together, in one conditional update per glyph per batch of votes.
     """
 
     table_setting: ClassVar[str] = "glyphs_table"
@@ -49,6 +52,7 @@ class GlyphItem(TableModel):
     # The summed weight of counted votes whose answer named no class, and the number of counted votes.
     unreadable = NumberAttribute(default=0)
     votes = NumberAttribute(default=0)
+    counted = MapAttribute[str, object](default=dict)
     # A known glyph's gold readings, and how many of them were right under the lookalike groups.
     readings = NumberAttribute(null=True)
     read_right = NumberAttribute(null=True)

@@ -1,0 +1,84 @@
+"""The size of the items the labels function writes, by DynamoDB's sizing rules, and what each write costs.
+
+    .venv/bin/python -m bench.bench_item_sizes [--votes N]
+
+moto reports a fixed ConsumedCapacity (1 unit a write, whatever the item), so capacity units cannot be read back
+from the emulator. This computes them instead: it builds the items as the code serialises them (pynamodb), with
+ids and sources of the lengths the service makes (a 22-character challenge id, a 32-character source hash), and
+sizes them by the rules AWS documents for DynamoDB item size (names plus values; a number is about one byte per
+two significant digits plus one; a map or list 3 bytes plus 1 per element). One write unit covers 1 KB of the
+larger of the item before and after; a transactional write costs twice that; an update that changes an
+attribute projected into an index writes the index too (delete and put when the index key changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from decimal import Decimal
+from typing import Any
+
+from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
+from drcaptcha.models.tables.votes import SourceItem, VoteItem
+
+CHALLENGE_ID = "5qVnuhUxTp5Nl0TYYdlSFw"
+SOURCE = "0f3c9a1be2d4478fa0c1d2e3f4a5b6c7"
+GLYPH_ID = "train:00086:0539"
+
+
+def value_size(value: dict[str, Any]) -> int:
+    (kind, inner), *_ = value.items()
+    if kind == "S":
+        return len(str(inner).encode())
+    if kind == "N":
+        digits = Decimal(str(inner)).normalize().as_tuple().digits
+        return math.ceil(len(digits) / 2) + 1
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + value_size(item) for name, item in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + value_size(item) for item in inner)
+    raise ValueError(f"no size rule for {kind}")
+
+
+def item_size(item: Any) -> int:
+    serialized = item.serialize()
+    return sum(len(name.encode()) + value_size(value) for name, value in serialized.items())
+
+
+def glyph_after(votes: int) -> GlyphItem:
+    counted = {f"{CHALLENGE_ID[:-2]}{n:02d}:{n % 6}": {"s": SOURCE, "l": 12, "w": 1.0} for n in range(votes)}
+    return GlyphItem(
+        GLYPH_ID, state=UNLABELLED, shown=37, tallies={"12": float(votes)}, votes=votes, counted=counted, unreadable=0
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--votes", type=int, default=8)
+    args = parser.parse_args(argv)
+    vote = VoteItem(
+        GLYPH_ID,
+        f"{CHALLENGE_ID}:2",
+        source=SOURCE,
+        answer="Q",
+        label=26,
+        weight=0.9876,
+        counted=True,
+        site_key="sk_" + "a" * 29,
+        challenge_id=CHALLENGE_ID,
+        ts=1764921600.123,
+    )
+    source = SourceItem(SOURCE, agreements=12, disagreements=1, updated_at=1764921600.123)
+    print(f"vote record: {item_size(vote)} bytes; source track record: {item_size(source)} bytes")
+    print("glyph item with N counted votes (bytes, write units of an update):")
+    for votes in range(args.votes + 1):
+        size = item_size(glyph_after(votes))
+        print(f"  N={votes}: {size} bytes, {math.ceil(size / 1024)} WRU")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
