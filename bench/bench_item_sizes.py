@@ -19,7 +19,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import STATE_INDEX_ATTRIBUTES, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import SourceItem, VoteItem
 
 CHALLENGE_ID = "5qVnuhUxTp5Nl0TYYdlSFw"
@@ -55,6 +55,26 @@ def glyph_after(votes: int) -> GlyphItem:
     )
 
 
+# What each of the labels function's Glyphs updates changes (store/glyphs.py), and whether it moves the item in
+# the state index (its key, `state`, changes).
+GLYPH_UPDATES: dict[str, tuple[frozenset[str], bool]] = {
+    "count of a glyph's votes": (frozenset({"tallies", "unreadable", "counted", "votes"}), False),
+    "count that makes it ambiguous": (frozenset({"tallies", "unreadable", "counted", "votes", "state"}), True),
+    "gold reading (a known glyph's counts)": (frozenset({"readings", "read_right"}), False),
+    "gold state set (read right or misread)": (frozenset({"state"}), True),
+    "acceptance (the glyph's label)": (frozenset({"state", "label", "label_source"}), True),
+}
+
+
+def index_writes(changed: frozenset[str], key_changed: bool, projected: frozenset[str] | None) -> int:
+    """Index write units of an update of an item that is in the index before and after (items under 1 KB):
+    a moved key is a delete and a put; a changed projected attribute one put; anything else none. `projected`
+    None: every attribute is projected (ALL)."""
+    if key_changed:
+        return 2
+    return 1 if projected is None or changed & projected else 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--votes", type=int, default=8)
@@ -77,6 +97,11 @@ def main(argv: list[str]) -> int:
     for votes in range(args.votes + 1):
         size = item_size(glyph_after(votes))
         print(f"  N={votes}: {size} bytes, {math.ceil(size / 1024)} WRU")
+    projected = frozenset(STATE_INDEX_ATTRIBUTES)
+    print(f"state index writes of each Glyphs update (WRU): projecting ALL / projecting keys and {sorted(projected)}:")
+    for update, (changed, key_changed) in GLYPH_UPDATES.items():
+        before, after = index_writes(changed, key_changed, None), index_writes(changed, key_changed, projected)
+        print(f"  {update}: {before} / {after}")
     return 0
 
 

@@ -95,7 +95,7 @@ class Acceptance:
 class GlyphVoteStore:
     # --- reads ------------------------------------------------------------------------------------------------
     def glyph_ids_in_state(self, state: str, limit: int) -> list[str]:
-        """Up to `limit` ids of glyphs in `state`, least shown first (the `by-state` index, ids only)."""
+        """Up to `limit` ids of glyphs in `state`, least shown first (the `by-state-label` index, ids only)."""
         return [
             item.glyph_id
             for item in GlyphItem.by_state.query(
@@ -189,7 +189,7 @@ class GlyphVoteStore:
                         GlyphItem.read_right.add(1 if right else 0),
                         GlyphItem.state.set(GlyphItem.state | GOLD),
                         GlyphItem.label.set(GlyphItem.label | vote.gold),
-                        # The by-state index holds only items with a `shown`.
+                        # The state index holds only items with a `shown`.
                         GlyphItem.shown.set(GlyphItem.shown | 0),
                     ],
                     condition=GlyphItem.glyph_id.does_not_exist() | GlyphItem.state.is_in(*GOLD_STATES),
