@@ -19,7 +19,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from drcaptcha.models.tables.glyphs import STATE_INDEX_ATTRIBUTES, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import GOLD, STATE_INDEX_ATTRIBUTES, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import SourceItem, VoteItem
 
 CHALLENGE_ID = "5qVnuhUxTp5Nl0TYYdlSFw"
@@ -60,8 +60,8 @@ def glyph_after(votes: int) -> GlyphItem:
 GLYPH_UPDATES: dict[str, tuple[frozenset[str], bool]] = {
     "count of a glyph's votes": (frozenset({"tallies", "unreadable", "counted", "votes"}), False),
     "count that makes it ambiguous": (frozenset({"tallies", "unreadable", "counted", "votes", "state"}), True),
-    "gold reading (a known glyph's counts)": (frozenset({"readings", "read_right"}), False),
-    "gold state set (read right or misread)": (frozenset({"state"}), True),
+    "gold reading (a known glyph's counts)": (frozenset({"readings", "read_right", "gold_pending"}), False),
+    "gold reading that moves its state (read right, misread)": (frozenset({"readings", "state"}), True),
     "acceptance (the glyph's label)": (frozenset({"state", "label", "label_source"}), True),
 }
 
@@ -93,6 +93,26 @@ def main(argv: list[str]) -> int:
     )
     source = SourceItem(SOURCE, agreements=12, disagreements=1, updated_at=1764921600.123)
     print(f"vote record: {item_size(vote)} bytes; source track record: {item_size(source)} bytes")
+    # Gold readings (gold.py): a known glyph's item and a reader's track record, each with the ids of its last
+    # batch's readings in `gold_pending` (one a batch at scale; three for a glyph read often).
+    for pending in (1, 3):
+        ids = [f"{CHALLENGE_ID[:-2]}{n:02d}:5" for n in range(pending)]
+        known = GlyphItem(
+            GLYPH_ID,
+            state=GOLD,
+            shown=0,
+            label=26,
+            readings=37,
+            read_right=35,
+            gold_pending=dict.fromkeys(ids, 1764921600.123),
+        )
+        reader = SourceItem(
+            SOURCE, agreements=12, disagreements=1, updated_at=1764921600.123, gold_pending=dict.fromkeys(ids, GLYPH_ID)
+        )
+        print(
+            f"known glyph with {pending} pending reading(s): {item_size(known)} bytes; "
+            f"track record with {pending}: {item_size(reader)} bytes"
+        )
     print("glyph item with N counted votes (bytes, write units of an update):")
     for votes in range(args.votes + 1):
         size = item_size(glyph_after(votes))

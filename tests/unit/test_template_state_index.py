@@ -13,8 +13,8 @@ from drcaptcha_ops.iam import Statement, allows, function_statements
 from drcaptcha_ops.template import LocalStack, local_stack
 
 # What the labels function's updates write that no reader of the index needs: a count (store/glyphs.py
-# `count_glyph_votes`) and a gold reading (`count_gold_reading`).
-COUNTED_ATTRIBUTES = ("tallies", "unreadable", "counted", "votes", "readings", "read_right")
+# `count_glyph_votes`) and a count of gold readings (`count_gold_readings`).
+COUNTED_ATTRIBUTES = ("tallies", "unreadable", "counted", "votes", "readings", "read_right", "gold_pending")
 
 
 @pytest.fixture(scope="module")

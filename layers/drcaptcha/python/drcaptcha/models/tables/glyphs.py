@@ -62,7 +62,11 @@ class GlyphItem(TableModel):
     unreadable = NumberAttribute(default=0)
     votes = NumberAttribute(default=0)
     counted = MapAttribute[str, object](default=dict)
-    # A known glyph's gold readings, and how many of them were right under the lookalike groups.
+    # A known glyph's gold readings, and how many of them were right under the lookalike groups. `readings` is
+    # also the version each count of readings is conditioned on. `gold_pending` maps the id of each reading
+    # counted here whose Votes record was not yet seen to its time: a redelivered reading found there is not
+    # counted again; an entry goes at the glyph's next count once the record exists (drcaptcha/gold.py).
     readings = NumberAttribute(null=True)
     read_right = NumberAttribute(null=True)
+    gold_pending = MapAttribute[str, object](null=True)
     by_state = GlyphsByState()
