@@ -19,7 +19,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import GOLD, STATE_INDEX_ATTRIBUTES, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import SourceItem, VoteItem
 
 CHALLENGE_ID = "5qVnuhUxTp5Nl0TYYdlSFw"
@@ -55,6 +55,26 @@ def glyph_after(votes: int) -> GlyphItem:
     )
 
 
+# What each of the labels function's Glyphs updates changes (store/glyphs.py), and whether it moves the item in
+# the state index (its key, `state`, changes).
+GLYPH_UPDATES: dict[str, tuple[frozenset[str], bool]] = {
+    "count of a glyph's votes": (frozenset({"tallies", "unreadable", "counted", "votes"}), False),
+    "count that makes it ambiguous": (frozenset({"tallies", "unreadable", "counted", "votes", "state"}), True),
+    "gold reading (a known glyph's counts)": (frozenset({"readings", "read_right", "gold_pending"}), False),
+    "gold reading that moves its state (read right, misread)": (frozenset({"readings", "state"}), True),
+    "acceptance (the glyph's label)": (frozenset({"state", "label", "label_source"}), True),
+}
+
+
+def index_writes(changed: frozenset[str], key_changed: bool, projected: frozenset[str] | None) -> int:
+    """Index write units of an update of an item that is in the index before and after (items under 1 KB):
+    a moved key is a delete and a put; a changed projected attribute one put; anything else none. `projected`
+    None: every attribute is projected (ALL)."""
+    if key_changed:
+        return 2
+    return 1 if projected is None or changed & projected else 0
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--votes", type=int, default=8)
@@ -73,10 +93,35 @@ def main(argv: list[str]) -> int:
     )
     source = SourceItem(SOURCE, agreements=12, disagreements=1, updated_at=1764921600.123)
     print(f"vote record: {item_size(vote)} bytes; source track record: {item_size(source)} bytes")
+    # Gold readings (gold.py): a known glyph's item and a reader's track record, each with the ids of its last
+    # batch's readings in `gold_pending` (one a batch at scale; three for a glyph read often).
+    for pending in (1, 3):
+        ids = [f"{CHALLENGE_ID[:-2]}{n:02d}:5" for n in range(pending)]
+        known = GlyphItem(
+            GLYPH_ID,
+            state=GOLD,
+            shown=0,
+            label=26,
+            readings=37,
+            read_right=35,
+            gold_pending=dict.fromkeys(ids, 1764921600.123),
+        )
+        reader = SourceItem(
+            SOURCE, agreements=12, disagreements=1, updated_at=1764921600.123, gold_pending=dict.fromkeys(ids, GLYPH_ID)
+        )
+        print(
+            f"known glyph with {pending} pending reading(s): {item_size(known)} bytes; "
+            f"track record with {pending}: {item_size(reader)} bytes"
+        )
     print("glyph item with N counted votes (bytes, write units of an update):")
     for votes in range(args.votes + 1):
         size = item_size(glyph_after(votes))
         print(f"  N={votes}: {size} bytes, {math.ceil(size / 1024)} WRU")
+    projected = frozenset(STATE_INDEX_ATTRIBUTES)
+    print(f"state index writes of each Glyphs update (WRU): projecting ALL / projecting keys and {sorted(projected)}:")
+    for update, (changed, key_changed) in GLYPH_UPDATES.items():
+        before, after = index_writes(changed, key_changed, None), index_writes(changed, key_changed, projected)
+        print(f"  {update}: {before} / {after}")
     return 0
 
 

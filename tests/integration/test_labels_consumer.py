@@ -135,6 +135,96 @@ def test_gold_readings_give_a_known_glyph_its_reading_rate_and_their_readers_a_t
     assert len(list(VoteItem.query(GOLD_GLYPH, consistent_read=True))) == 5
 
 
+def gold_reading(number: int, typed: str, source: str | None = None) -> VoteRecord:
+    """A reading of GOLD_GLYPH, a known 0."""
+    zero = charset.class_of("0")
+    return vote(number, charset.class_of(typed), source).model_copy(update={"glyph_id": GOLD_GLYPH, "gold": zero})
+
+
+def track_record(source: str) -> tuple[int, int]:
+    item = SourceItem.get(source, consistent_read=True)
+    return int(item.agreements), int(item.disagreements)
+
+
+def test_gold_readings_are_counted_per_glyph_and_per_source_without_a_transaction(emulator: Emulator) -> None:
+    # Given three readings of one known glyph by two readers, delivered in one batch
+    put_on_stream(gold_reading(1, "0", "reader"), gold_reading(2, "7", "spammer"), gold_reading(3, "O", "reader"))
+    event = batch_from_stream(emulator)
+
+    # When the labels function gets it, and then the same batch again
+    with count_aws_calls() as first:
+        assert invoke(event) == {"batchItemFailures": []}
+    with count_aws_calls() as again:
+        assert invoke(event) == {"batchItemFailures": []}
+
+    # Then the glyph was counted with one update and each reader credited with one, with no transaction; and
+    # the three records kept in one batch write
+    assert "dynamodb.TransactWriteItems" not in first.by_operation
+    assert first.by_operation["dynamodb.UpdateItem"] == 3
+    assert first.by_operation["dynamodb.BatchWriteItem"] == 1
+    # And the redelivery, found on record, wrote nothing
+    assert not {"dynamodb.UpdateItem", "dynamodb.BatchWriteItem"} & set(again.by_operation)
+    glyph = GlyphItem.get(GOLD_GLYPH, consistent_read=True)
+    assert (glyph.readings, glyph.read_right) == (3, 2)
+    assert track_record("reader") == (2, 0)
+    assert track_record("spammer") == (0, 1)
+    assert len(list(VoteItem.query(GOLD_GLYPH, consistent_read=True))) == 3
+
+
+@pytest.mark.parametrize(
+    ("operation", "item"),
+    [("UpdateItem", b'"reader"'), ("BatchWriteItem", GOLD_GLYPH.encode())],
+    ids=["crash-before-the-source-credit", "crash-before-the-record"],
+)
+def test_a_gold_reading_interrupted_between_its_writes_is_finished_once_by_its_redelivery(
+    emulator: Emulator, operation: str, item: bytes
+) -> None:
+    # Given a batch of two readings by one reader (and a crowd vote), whose delivery fails after the glyph's
+    # count: at the reader's credit, or at the readings' records
+    make_glyph()
+    put_on_stream(gold_reading(1, "0", "reader"), gold_reading(2, "7", "reader"), vote(3, 5))
+    event = batch_from_stream(emulator)
+    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
+    with inject_fault("dynamodb", operation, kind="throttled", body_contains=item) as fault:
+        response = invoke(event)
+    assert fault.injected >= 1
+    assert response["batchItemFailures"] == [{"itemIdentifier": sequence} for sequence in sequences[:2]]
+    assert GlyphItem.get(GOLD_GLYPH, consistent_read=True).readings == 2
+
+    # When Kinesis delivers the batch again
+    assert invoke(event) == {"batchItemFailures": []}
+
+    # Then each reading is counted once on the glyph and credited once to the reader, and both are on record
+    glyph = GlyphItem.get(GOLD_GLYPH, consistent_read=True)
+    assert (glyph.readings, glyph.read_right) == (2, 1)
+    assert track_record("reader") == (1, 1)
+    assert len(list(VoteItem.query(GOLD_GLYPH, consistent_read=True))) == 2
+
+
+def test_a_gold_reading_put_on_the_stream_again_later_is_counted_once(emulator: Emulator) -> None:
+    # Given a reading counted and on record, then a later batch that settles the glyph's and reader's maps
+    labelling.record_votes([gold_reading(1, "0", "reader")])
+    labelling.record_votes([gold_reading(2, "0", "reader")])
+    glyph = GlyphItem.get(GOLD_GLYPH, consistent_read=True)
+    assert sorted(glyph.gold_pending.attribute_values) == ["challenge-2:2"]
+    assert sorted(SourceItem.get("reader", consistent_read=True).gold_pending.attribute_values) == ["challenge-2:2"]
+
+    # When the outbox puts the first reading on the stream again (its delete failed), in a batch with a new one
+    results = labelling.record_votes([gold_reading(1, "0", "reader"), gold_reading(3, "0", "reader")])
+
+    # Then the first is a duplicate (found on record), and only the new one is counted
+    assert [result.outcome for result in results if isinstance(result, labelling.VoteResult)] == [
+        labelling.VoteOutcome.DUPLICATE,
+        labelling.VoteOutcome.GOLD,
+    ]
+    glyph = GlyphItem.get(GOLD_GLYPH, consistent_read=True)
+    assert (glyph.readings, glyph.read_right) == (3, 3)
+    assert track_record("reader") == (3, 0)
+    # And each map holds only the reading of its last batch: it does not grow with the readings
+    assert sorted(glyph.gold_pending.attribute_values) == ["challenge-3:3"]
+    assert sorted(SourceItem.get("reader", consistent_read=True).gold_pending.attribute_values) == ["challenge-3:3"]
+
+
 def test_a_batch_delivered_twice_counts_each_vote_once(emulator: Emulator) -> None:
     # Given two votes for an unlabelled glyph, already delivered and counted once
     make_glyph()

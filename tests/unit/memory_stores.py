@@ -13,12 +13,11 @@ from typing import Any
 
 from drcaptcha.errors import RateLimited, ServiceUnavailable
 from drcaptcha.glyphs import REMOVED
-from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.challenges import FAILED, PASSED
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED
 from drcaptcha.ratelimit import Limits, Window
 from drcaptcha.store.challenges import Challenge, Declared, Redeemed
-from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, Counted, CountedVote, Glyph, KeptVote
+from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, CountedVote, Glyph, GoldReading, KeptVote
 from drcaptcha.store.sites import Site
 
 
@@ -141,6 +140,7 @@ class MemoryGlyph:
     readings: int = 0
     read_right: int = 0
     counted: dict[str, CountedVote] = field(default_factory=dict)
+    gold_pending: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,6 +149,7 @@ class MemoryGlyphVoteStore:
     votes: dict[str, dict[str, tuple[CountedVote, bool]]] = field(default_factory=dict)
     sources: dict[str, tuple[float, float]] = field(default_factory=dict)
     acceptances: dict[str, Acceptance] = field(default_factory=dict)
+    source_pending: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add_glyph(self, glyph_id: str) -> None:
         self.glyphs[glyph_id] = MemoryGlyph(glyph_id)
@@ -177,6 +178,7 @@ class MemoryGlyphVoteStore:
             glyph.read_right,
             glyph.votes,
             tuple(glyph.counted.values()),
+            dict(glyph.gold_pending),
         )
 
     def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
@@ -208,27 +210,54 @@ class MemoryGlyphVoteStore:
             counted = CountedVote(vote.vote_id, vote.source, vote.label, kept.weight)
             self.votes.setdefault(vote.glyph_id, {})[vote.vote_id] = (counted, kept.counted)
 
-    def count_gold_reading(self, vote: VoteRecord, right: bool) -> Counted:
-        if vote.gold is None:
-            raise ValueError("not a gold reading")
-        kept = self.votes.setdefault(vote.glyph_id, {})
-        if vote.vote_id in kept:
-            return Counted.DUPLICATE
-        glyph = self.glyphs.setdefault(vote.glyph_id, MemoryGlyph(vote.glyph_id, state=GOLD, label=vote.gold))
-        if glyph.state not in GOLD_STATES:
-            return Counted.GLYPH_CLOSED
-        kept[vote.vote_id] = (CountedVote(vote.vote_id, vote.source, vote.label, vote.weight), True)
-        glyph.readings += 1
-        glyph.read_right += 1 if right else 0
-        agreements, disagreements = self.sources.get(vote.source, (0.0, 0.0))
-        self.sources[vote.source] = (agreements + right, disagreements + (not right))
-        return Counted.COUNTED
+    def gold_pending_of(self, sources: Collection[str], consistent: bool = False) -> dict[str, dict[str, str] | None]:
+        return {
+            source: dict(self.source_pending[source]) if source in self.source_pending else None for source in sources
+        }
 
-    def set_reading_state(self, glyph_id: str, state: str, readings: int) -> bool:
-        glyph = self.glyphs[glyph_id]
-        if glyph.readings != readings or glyph.state not in GOLD_STATES:
+    def kept_vote_ids(self, keys: Iterable[tuple[str, str]]) -> set[str]:
+        return {vote_id for glyph_id, vote_id in keys if vote_id in self.votes.get(glyph_id, {})}
+
+    def count_gold_readings(
+        self,
+        glyph_id: str,
+        glyph: Glyph | None,
+        known: int,
+        new: Sequence[GoldReading],
+        settled: Collection[str],
+        state: str,
+    ) -> bool:
+        stored = self.glyphs.get(glyph_id)
+        if glyph is None:
+            if stored is not None:
+                return False
+            stored = self.glyphs[glyph_id] = MemoryGlyph(glyph_id, state=GOLD, label=known)
+        elif stored is None or stored.state not in GOLD_STATES or stored.readings != glyph.readings:
             return False
-        glyph.state = state
+        for reading in new:
+            if reading.vote_id in stored.gold_pending:
+                raise AssertionError(f"reading {reading.vote_id} counted twice: the logic must not ask that")
+            stored.gold_pending[reading.vote_id] = reading.ts
+        for vote_id in settled:
+            stored.gold_pending.pop(vote_id, None)
+        stored.readings += len(new)
+        stored.read_right += sum(reading.right for reading in new)
+        stored.state = state
+        return True
+
+    def credit_gold_readings(
+        self, source: str, pending: Mapping[str, str] | None, new: Sequence[GoldReading], settled: Collection[str]
+    ) -> bool:
+        stored = self.source_pending.get(source)
+        if (pending is None) != (stored is None) or any(reading.vote_id in (stored or {}) for reading in new):
+            return False
+        stored = self.source_pending.setdefault(source, {})
+        for vote_id in settled:
+            stored.pop(vote_id, None)
+        stored |= {reading.vote_id: reading.glyph_id for reading in new}
+        agreements, disagreements = self.sources.get(source, (0.0, 0.0))
+        agreed = sum(reading.right for reading in new)
+        self.sources[source] = (agreements + agreed, disagreements + len(new) - agreed)
         return True
 
     def accept(

@@ -1,6 +1,6 @@
 """Gold readings (issue 15, item 2) over in-memory stores: reading rates, source reliability, and selection.
 
-tests/integration/test_labels_consumer.py counts a gold reading through the moto server's transaction.
+tests/integration/test_labels_consumer.py counts gold readings through the moto server's conditional updates.
 """
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import pytest
 from numpy.typing import NDArray
 
 from drcaptcha import charset, consensus, gold, labelling, lookalikes
+from drcaptcha.errors import ServiceUnavailable
 from drcaptcha.glyphs import GlyphRef, ImportManifest, SplitInfo
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import GOLD, MISREAD, READ_RIGHT, UNLABELLED
 from drcaptcha.selection import GOLD_GLYPHS, MAX_SHOWS_PER_WINDOW, GlyphSelector
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
+from drcaptcha.store.glyphs import Counted
 from tests.unit.memory_stores import MemoryEnsembleStore, MemoryGlyphVoteStore
 
 ZERO, CAPITAL_O, SEVEN = charset.class_of("0"), charset.class_of("O"), charset.class_of("7")
@@ -53,6 +55,35 @@ def test_a_gold_reading_is_right_under_the_lookalike_groups_and_counts_once(reco
     glyph = records.glyphs[GLYPH]
     assert (glyph.readings, glyph.read_right, glyph.state, glyph.label) == (3, 2, GOLD, ZERO)
     assert glyph.tallies == {}
+
+
+class FailingCredits(MemoryGlyphVoteStore):
+    """The in-memory store, except that crediting a source fails (throttled) while `failing` is set."""
+
+    failing: bool = True
+
+    def credit_gold_readings(self, *args: object, **kwargs: object) -> bool:
+        if self.failing:
+            raise ServiceUnavailable("throttled")
+        return super().credit_gold_readings(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_reading_whose_source_credit_failed_is_credited_once_by_its_redelivery() -> None:
+    # Given a reading counted on its glyph whose reader could not be credited (the delivery failed there)
+    records = FailingCredits()
+    (failed,) = gold.record_gold_readings([reading(1, "7", source="spammer")], records)
+    assert isinstance(failed, Exception)
+    assert (records.glyphs[GLYPH].readings, records.track_records(["spammer"])["spammer"]) == (1, (0.0, 0.0))
+
+    # When it is delivered again, twice, once the store recovered
+    records.failing = False
+    again = [gold.record_gold_readings([reading(1, "7", source="spammer")], records) for _ in range(2)]
+
+    # Then the glyph did not count it again, the reader got one disagreement, and the second delivery was a duplicate
+    assert again == [[Counted.DUPLICATE], [Counted.DUPLICATE]]
+    assert records.glyphs[GLYPH].readings == 1
+    assert records.track_records(["spammer"])["spammer"] == (0.0, 1.0)
+    assert "challenge-1:5" in records.votes[GLYPH]
 
 
 def test_enough_readings_make_a_glyph_read_right_or_misread() -> None:

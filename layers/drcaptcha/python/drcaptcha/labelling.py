@@ -18,8 +18,8 @@ crash between the two writes is repaired by the retry. Every vote, counted or la
 table for the record (`keep_votes`), written after its count and again on a redelivery.
 
 A glyph's votes fail together, and alone: a throttled update fails that glyph's records, which the handler
-reports in `batchItemFailures`, and the other glyphs of the batch are counted. Gold readings (gold.py) are still
-counted one by one.
+reports in `batchItemFailures`, and the other glyphs of the batch are counted. Gold readings are counted per
+known glyph and per source too, without a transaction (gold.py `record_gold_readings`).
 
 The writes themselves are drcaptcha/store/glyphs.py's; this module decides what should happen.
 """
@@ -78,7 +78,9 @@ _GOLD_OUTCOMES: Final = {
 }
 
 
-def _gold_result(vote: VoteRecord, counted: Counted) -> VoteResult:
+def _gold_result(vote: VoteRecord, counted: Counted | Exception) -> VoteOrFailure:
+    if isinstance(counted, Exception):
+        return counted
     outcome = _GOLD_OUTCOMES[counted]
     logger.info("gold reading recorded", extra={"vote_id": vote.vote_id, "glyph_id": vote.glyph_id, "outcome": outcome})
     return VoteResult(vote.vote_id, vote.glyph_id, outcome, vote.gold)
@@ -270,9 +272,15 @@ def record_votes(
         reads = (vote_weights(crowd, records), records.read_glyphs(by_glyph)) if crowd else ({}, {})
     except Exception as error:  # without the batch's reads, no glyph can be counted
         reads = error
-    results: dict[int, VoteOrFailure] = {
-        position: _record_gold(vote, records) for position, vote in enumerate(votes) if vote.gold is not None
-    }
+    gold_positions = [position for position, vote in enumerate(votes) if vote.gold is not None]
+    results: dict[int, VoteOrFailure] = {}
+    if gold_positions:
+        gold_votes = [votes[position] for position in gold_positions]
+        recorded = gold.record_gold_readings(gold_votes, records)
+        results |= {
+            position: _gold_result(vote, counted)
+            for position, vote, counted in zip(gold_positions, gold_votes, recorded, strict=True)
+        }
     if isinstance(reads, Exception):
         results |= {position: reads for group in by_glyph.values() for position in group}
     elif by_glyph:
@@ -354,13 +362,6 @@ def _record_glyph(
         extra={"glyph_id": glyph_id, "outcomes": [outcome.value for outcome in plan.outcomes]},
     )
     return results, plan.kept
-
-
-def _record_gold(vote: VoteRecord, records: GlyphVoteStore) -> VoteOrFailure:
-    try:
-        return _gold_result(vote, gold.record_gold_reading(vote, records))
-    except Exception as error:  # a gold reading fails alone, as any record does
-        return error
 
 
 def _accept(

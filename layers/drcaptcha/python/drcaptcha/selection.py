@@ -4,7 +4,7 @@ collect votes.
 Everything here is read through warm caches, so that a warm process issues a challenge without touching S3:
 - known glyphs come from a small pool of training shards, chosen at random once per warm process and again every
   `glyph_pool_refresh_seconds` (so a fleet of warm processes shows the whole training split over time);
-- unlabelled glyphs come from the `by-state` index, least shown first, re-read every `unlabelled_cache_seconds`;
+- unlabelled glyphs come from the `by-state-label` index, least shown first, re-read every `unlabelled_cache_seconds`;
   ambiguous glyphs (their voters keep disagreeing) come along, `AMBIGUOUS_SHARE` as likely to be shown.
 - With nothing left to label (right after an import, or once the crowd has labelled every glyph it was given), a
   challenge is made of known glyphs only. The empty candidate list is kept for one cache window like any other,
@@ -26,7 +26,7 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   reading (gold.py), which gives the glyph its reading rate and the reader a track record.
 - Only glyphs that people read right are scored: a known glyph whose gold state is `READ_RIGHT` (enough readings,
   a high reading rate), or, while it has too few readings, one whose class is in no lookalike group
-  (lookalikes.py); a `MISREAD` glyph never is. The two sets are read (ids only, from the `by-state` index) when
+  (lookalikes.py); a `MISREAD` glyph never is. The two sets are read (ids only, from the `by-state-label` index) when
   the pool is refreshed. Unlabelled glyphs of grouped classes are still shown, and their votes keep the exact
   class. The ensemble's difficulty is judged under the groups too: what counts is its probability of any
   reading the answer would accept.

@@ -7,35 +7,42 @@
   the same content, so writing a record twice changes nothing, and exactly once rests on the glyph's map alone;
 - `accept`: ONE transaction, conditional on the glyph still being open, labels it, writes the audit record and
   adds each voter's agreement or disagreement to its track record;
-- `count_gold_reading`: ONE transaction puts a gold reading (a vote on a known glyph shown unscored) once, adds
-  it to the glyph's reading counts and to its source's track record (gold.py decides what it means);
-- `mark_ambiguous`, `set_reading_state`: single conditional writes;
-- `read_glyphs`, `track_records`: one BatchGetItem for a batch's glyphs, one for its sources.
+- `count_gold_readings`: ONE conditional update adds a batch's new gold readings (votes on a known glyph shown
+  unscored) to the glyph's reading counts and its state, and their ids to its `gold_pending`;
+  `credit_gold_readings`: ONE conditional update adds a source's readings of the batch to its track record and
+  their ids to its `gold_pending` (gold.py decides what they mean, and when an id may go);
+- `mark_ambiguous`: a single conditional write;
+- `read_glyphs`, `track_records`, `gold_pending_of`, `kept_vote_ids`: one BatchGetItem each, for a batch's
+  glyphs, its sources' track records, its gold readers' pending credits, and which votes have their record.
 Each failed condition comes back as an outcome, never as an exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action
 
 from drcaptcha.config import get_settings
 from drcaptcha.models.stream import VoteRecord
-from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED, GlyphItem
+from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD_STATES, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem, audited
 from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
+
+if TYPE_CHECKING:
+    from pynamodb.expressions.condition import Condition
 
 CROWD_LABEL_SOURCE: Final = "crowd"
 # The states in which votes still count; a glyph leaves them only by being labelled.
 OPEN_STATES: Final = (UNLABELLED, AMBIGUOUS)
 # DynamoDB takes at most 100 items a transaction; the acceptance uses two for the glyph and its audit record.
 MAX_SOURCES_PER_ACCEPTANCE: Final = 98
-_FIRST_ITEM: Final = 0  # count_gold_reading's first item: the vote; accept's first item: the glyph
+_FIRST_ITEM: Final = 0  # accept's first item: the glyph
 
 
 class Counted(Enum):
@@ -57,6 +64,7 @@ class Glyph:
     read_right: int = 0
     votes: int = 0  # how many votes are counted: the version `count_glyph_votes` is conditioned on
     counted: tuple[CountedVote, ...] = ()
+    gold_pending: Mapping[str, float] = field(default_factory=dict)  # readings counted here, not seen on record
 
     @property
     def is_open(self) -> bool:
@@ -70,6 +78,17 @@ class CountedVote:
     source: str
     label: int | None
     weight: float
+
+
+@dataclass(frozen=True)
+class GoldReading:
+    """A gold reading as the glyph and the source count it: right or not under the lookalike groups."""
+
+    vote_id: str
+    glyph_id: str
+    source: str
+    right: bool
+    ts: float
 
 
 @dataclass(frozen=True)
@@ -95,7 +114,7 @@ class Acceptance:
 class GlyphVoteStore:
     # --- reads ------------------------------------------------------------------------------------------------
     def glyph_ids_in_state(self, state: str, limit: int) -> list[str]:
-        """Up to `limit` ids of glyphs in `state`, least shown first (the `by-state` index, ids only)."""
+        """Up to `limit` ids of glyphs in `state`, least shown first (the `by-state-label` index, ids only)."""
         return [
             item.glyph_id
             for item in GlyphItem.by_state.query(
@@ -129,6 +148,31 @@ class GlyphVoteStore:
             for record in SourceItem.batch_get(sorted(set(sources)))
         }
         return {source: found.get(source, (0.0, 0.0)) for source in sources}
+
+    def gold_pending_of(self, sources: Collection[str], consistent: bool = False) -> dict[str, dict[str, str] | None]:
+        """Each source's gold readings credited but not yet seen on record (vote id to glyph id), None where the
+        source has no such map (or no item): one BatchGetItem a hundred sources, eventually consistent (a stale
+        read makes `credit_gold_readings`' condition fail, never a double credit)."""
+        found = {
+            item.source: None
+            if item.gold_pending is None
+            else {k: str(v) for k, v in item.gold_pending.attribute_values.items()}
+            for item in SourceItem.batch_get(
+                sorted(set(sources)), consistent_read=consistent, attributes_to_get=["source", "gold_pending"]
+            )
+        }
+        return {source: found.get(source) for source in sources}
+
+    def kept_vote_ids(self, keys: Iterable[tuple[str, str]]) -> set[str]:
+        """The ids among `keys` (glyph id, vote id) whose Votes record exists: one consistent BatchGetItem a
+        hundred keys."""
+        unique = sorted(set(keys))
+        if not unique:
+            return set()
+        return {
+            item.vote_id
+            for item in VoteItem.batch_get(unique, consistent_read=True, attributes_to_get=["glyph_id", "vote_id"])
+        }
 
     # --- writes -----------------------------------------------------------------------------------------------
     def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
@@ -172,49 +216,66 @@ class GlyphVoteStore:
             for kept in votes:
                 writes.save(vote_item(kept.vote, kept.weight, counted=kept.counted))
 
-    def count_gold_reading(self, vote: VoteRecord, right: bool) -> Counted:
-        """A gold reading, once: the vote, the known glyph's reading counts (made with the glyph's item on its
-        first reading) and the source's agreement or disagreement, in one transaction. GLYPH_CLOSED: the glyph
-        is not a known one (it has a state outside the gold states), and nothing was written."""
-        if vote.gold is None:
-            raise ValueError(f"vote {vote.vote_id} is not a gold reading")
-        glyph = GlyphItem(vote.glyph_id)
-        try:
-            with transaction() as writes:
-                writes.save(vote_item(vote, vote.weight, counted=True), condition=VoteItem.vote_id.does_not_exist())
-                writes.update(
-                    glyph,
-                    actions=[
-                        GlyphItem.readings.add(1),
-                        GlyphItem.read_right.add(1 if right else 0),
-                        GlyphItem.state.set(GlyphItem.state | GOLD),
-                        GlyphItem.label.set(GlyphItem.label | vote.gold),
-                        # The by-state index holds only items with a `shown`.
-                        GlyphItem.shown.set(GlyphItem.shown | 0),
-                    ],
-                    condition=GlyphItem.glyph_id.does_not_exist() | GlyphItem.state.is_in(*GOLD_STATES),
-                )
-                writes.update(
-                    SourceItem(vote.source),
-                    actions=[
-                        SourceItem.agreements.add(1 if right else 0),
-                        SourceItem.disagreements.add(0 if right else 1),
-                        SourceItem.updated_at.set(vote.ts),
-                    ],
-                )
-        except ConditionFailed as failed:
-            return Counted.DUPLICATE if failed.at(_FIRST_ITEM) else Counted.GLYPH_CLOSED
-        return Counted.COUNTED
-
-    def set_reading_state(self, glyph_id: str, state: str, readings: int) -> bool:
-        """Set a known glyph's gold state, if it still has `readings` readings; False if more arrived meanwhile
-        (their own update decides)."""
+    def count_gold_readings(
+        self,
+        glyph_id: str,
+        glyph: Glyph | None,
+        known: int,
+        new: Sequence[GoldReading],
+        settled: Collection[str],
+        state: str,
+    ) -> bool:
+        """Count `new` readings (none of them in the glyph's `gold_pending`) for the known glyph as it was read
+        (None: it has no item yet, and this makes it): its reading counts and its `gold_pending` become the read
+        ones plus these (less `settled`, the ids whose records exist), and its state `state`, in ONE conditional
+        update. False, and nothing written, if the glyph holds votes, or changed since it was read."""
+        readings = (glyph.readings if glyph else 0) + len(new)
+        right = (glyph.read_right if glyph else 0) + sum(reading.right for reading in new)
+        kept = {vote_id: ts for vote_id, ts in (glyph.gold_pending if glyph else {}).items() if vote_id not in settled}
+        actions: list[Action] = [
+            GlyphItem.readings.set(readings),
+            GlyphItem.read_right.set(right),
+            GlyphItem.state.set(state),
+            GlyphItem.label.set(GlyphItem.label | known),
+            # The state index holds only items with a `shown`.
+            GlyphItem.shown.set(GlyphItem.shown | 0),
+            GlyphItem.gold_pending.set({**kept, **{reading.vote_id: reading.ts for reading in new}}),
+        ]
+        if glyph is None:
+            condition: Condition = GlyphItem.glyph_id.does_not_exist()
+        else:
+            condition = GlyphItem.state.is_in(*GOLD_STATES) & (GlyphItem.readings == glyph.readings)
         try:
             with conditional_write():
-                GlyphItem(glyph_id).update(
-                    actions=[GlyphItem.state.set(state)],
-                    condition=(GlyphItem.readings == readings) & GlyphItem.state.is_in(*GOLD_STATES),
-                )
+                GlyphItem(glyph_id).update(actions=actions, condition=condition)
+        except ConditionFailed:
+            return False
+        return True
+
+    def credit_gold_readings(
+        self, source: str, pending: Mapping[str, str] | None, new: Sequence[GoldReading], settled: Collection[str]
+    ) -> bool:
+        """Add `new` readings (none of them in the source's `gold_pending` as read) to the source's track record
+        and their ids to its `gold_pending`, and drop `settled` ids from it, in ONE conditional update: False,
+        and nothing written, if one of them was credited meanwhile, or the map is not as read (read again)."""
+        agreed = sum(reading.right for reading in new)
+        actions: list[Action] = [
+            SourceItem.agreements.add(agreed),
+            SourceItem.disagreements.add(len(new) - agreed),
+            SourceItem.updated_at.set(max(reading.ts for reading in new)),
+        ]
+        if pending is None:
+            actions.append(SourceItem.gold_pending.set({reading.vote_id: reading.glyph_id for reading in new}))
+            condition: Condition = SourceItem.gold_pending.does_not_exist()
+        else:
+            actions += [_source_pending(reading.vote_id).set(reading.glyph_id) for reading in new]
+            actions += [_source_pending(vote_id).remove() for vote_id in settled if vote_id in pending]
+            condition = SourceItem.gold_pending.exists()
+            for reading in new:
+                condition &= _source_pending(reading.vote_id).does_not_exist()
+        try:
+            with conditional_write():
+                SourceItem(source).update(actions=actions, condition=condition)
         except ConditionFailed:
             return False
         return True
@@ -271,6 +332,12 @@ class GlyphVoteStore:
         return True
 
 
+def _source_pending(vote_id: str) -> Path:
+    """The path of one entry of a source's `gold_pending` map (a vote id may hold any character: pynamodb puts
+    every name of a path in a placeholder)."""
+    return Path([SourceItem.gold_pending.attr_name, vote_id])
+
+
 def vote_item(vote: VoteRecord, weight: float, counted: bool) -> VoteItem:
     return VoteItem(
         vote.glyph_id,
@@ -310,4 +377,7 @@ def _glyph(item: GlyphItem) -> Glyph:
         read_right=int(item.read_right or 0),
         votes=int(item.votes or 0),
         counted=tuple(_counted_vote(vote_id, entry) for vote_id, entry in counted.items()),
+        gold_pending={
+            k: float(v) for k, v in (item.gold_pending.attribute_values if item.gold_pending else {}).items()
+        },
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 
 from drcaptcha.models.tables.base import TableModel
 
@@ -20,10 +20,19 @@ MISREAD = "misread"
 GOLD_STATES = (GOLD, READ_RIGHT, MISREAD)
 
 
+# The attributes that readers of the state index use besides the keys: the trainer reads crowd labels from it
+# (drcaptcha_train/data.py); selection and the tests read ids and states only (keys).
+STATE_INDEX_ATTRIBUTES = ("label",)
+
+
 class GlyphsByState(GlobalSecondaryIndex["GlyphItem"]):
+    """Glyph ids by state, least shown first. It projects the keys and `label` only, so an update that changes
+    neither (a count of votes, a gold reading) does not write the index (docs/SCALING.md). A projection cannot
+    change in place on a deployed table, hence the new name (`by-state` projected everything: docs/DEPLOY.md)."""
+
     class Meta:
-        index_name = "by-state"
-        projection = AllProjection()
+        index_name = "by-state-label"
+        projection = IncludeProjection(list(STATE_INDEX_ATTRIBUTES))
 
     state = UnicodeAttribute(hash_key=True)
     shown = NumberAttribute(range_key=True)
@@ -53,7 +62,11 @@ class GlyphItem(TableModel):
     unreadable = NumberAttribute(default=0)
     votes = NumberAttribute(default=0)
     counted = MapAttribute[str, object](default=dict)
-    # A known glyph's gold readings, and how many of them were right under the lookalike groups.
+    # A known glyph's gold readings, and how many of them were right under the lookalike groups. `readings` is
+    # also the version each count of readings is conditioned on. `gold_pending` maps the id of each reading
+    # counted here whose Votes record was not yet seen to its time: a redelivered reading found there is not
+    # counted again; an entry goes at the glyph's next count once the record exists (drcaptcha/gold.py).
     readings = NumberAttribute(null=True)
     read_right = NumberAttribute(null=True)
+    gold_pending = MapAttribute[str, object](null=True)
     by_state = GlyphsByState()

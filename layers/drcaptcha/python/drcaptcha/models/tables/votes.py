@@ -69,7 +69,10 @@ class AcceptanceItem(TableModel):
 
 
 class SourceItem(TableModel):
-    """A source's agreements and disagreements with accepted labels: the online reliability model's counts."""
+    """A source's agreements and disagreements with accepted labels and gold readings: the online reliability
+    model's counts. `gold_pending` maps the id of each gold reading credited here whose Votes record was not yet
+    seen to its glyph's id (the record's key): a redelivered reading found there is not credited again
+    (drcaptcha/gold.py)."""
 
     table_setting: ClassVar[str] = "sources_table"
 
@@ -80,3 +83,4 @@ class SourceItem(TableModel):
     agreements = NumberAttribute(default=0)
     disagreements = NumberAttribute(default=0)
     updated_at = NumberAttribute(default=0)
+    gold_pending = MapAttribute[str, object](null=True)
