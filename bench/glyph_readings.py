@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         transfer_top[read_ids_array] = transfer_readings(args.transfer, read_images_only)
         reader_rows = readers_rows(readings_csv, ensemble_top, transfer_top)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays)
+    np.savez_compressed(args.out, **arrays)  # type: ignore[arg-type]
     members = ensemble_members(args.networks)
     transfer_info = json.loads((REPO_ROOT / "bench" / "data" / "transfer-confusion.json").read_text(encoding="utf-8"))
     shown = args.networks.relative_to(REPO_ROOT) if args.networks.is_relative_to(REPO_ROOT) else args.networks
