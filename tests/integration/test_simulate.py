@@ -136,7 +136,7 @@ def test_the_committed_fully_trained_networks_are_the_default_ensemble_and_read_
     assert committed, "networks/ensemble.json names the committed networks"
 
     # When the simulation asks for its network without naming one
-    ensemble, name = best_network(lambda text: None)
+    ensemble, _ = best_network(lambda text: None)
 
     # Then its ensemble is the committed networks, with their weights, served from their int8 models
     manifest = ensemble.manifest
