@@ -53,6 +53,7 @@ from scipy.stats import norm
 
 from bench.bench_readings import Reading, read_readings
 from bench.derive_lookalikes import DEFAULT_READINGS
+from bench.glyph_readings import accepted_mask
 from bench.results import Cell, Table, record, this_command
 from drcaptcha import gold, lookalikes
 from drcaptcha.challenges import SCORED_WRONG_ALLOWED
@@ -295,10 +296,7 @@ def measured_world(readings: Path, rho: float, human_rate: float, groups: bool, 
         if not groups:
             exact: NDArray[np.bool_] = top != labels
             return exact
-        accepted = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.bool_)
-        for label in range(NUM_CLASSES):
-            accepted[label, sorted(lookalikes.readings_of(label))] = True
-        grouped: NDArray[np.bool_] = ~accepted[labels, top]
+        grouped: NDArray[np.bool_] = ~accepted_mask()[labels, top]
         return grouped
 
     if not groups:
