@@ -216,6 +216,38 @@ def test_selection_scores_only_glyphs_the_ensemble_misreads_while_there_are_enou
     assert len(scored) == 50 and all(offset < 10 for offset in scored)
 
 
+def test_of_the_glyphs_the_ensemble_misreads_those_people_read_right_are_scored_once_there_are_enough() -> None:
+    """A glyph the ensemble misreads is often hard for people too (bench/glyph_readings.py on the real readings):
+    an ungrouped class says less about it than gold readings do, so measured glyphs win once a draw can be made
+    of them alone."""
+    # Given misread 7s people have not read yet (offsets 0-9), and misread 0s and Os, five of them read right
+    states = MemoryGlyphVoteStore()
+    measured = {21, 25, 29, 33, 37}
+    for offset in measured:
+        states.add_glyph(key(offset))
+        states.glyphs[key(offset)].state = READ_RIGHT
+
+    # When 10 challenges are picked (five scored glyphs each: the store has no unlabelled glyphs)
+    scored, _ = scored_and_gold(states, 10)
+
+    # Then only the measured glyphs are scored, none of the unmeasured 7s
+    assert len(scored) == 50 and set(scored) == measured
+
+
+def test_with_too_few_measured_glyphs_the_ensembles_misreads_of_ungrouped_classes_are_scored() -> None:
+    # Given misread 7s, and only two misread 0s read right by people: too few to fill a challenge's draw
+    states = MemoryGlyphVoteStore()
+    for offset in (21, 25):
+        states.add_glyph(key(offset))
+        states.glyphs[key(offset)].state = READ_RIGHT
+
+    # When challenges are picked
+    scored, _ = scored_and_gold(states, 10)
+
+    # Then the unmeasured misread 7s are scored beside them
+    assert any(offset < 10 for offset in scored) and set(scored) <= set(range(10)) | {21, 25}
+
+
 def test_once_the_misread_glyphs_are_used_up_another_sample_is_scored_and_no_glyph_passes_the_cap() -> None:
     # Given the same pool: ten misread 7s, each scored at most MAX_SHOWS_PER_WINDOW times in a window
     # When more challenges are picked than the misread 7s can fill under the cap

@@ -26,9 +26,11 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   reading (gold.py), which gives the glyph its reading rate and the reader a track record.
 - Only glyphs that people read right are scored: a known glyph whose gold state is `READ_RIGHT` (enough readings,
   a high reading rate), or, while it has too few readings, one whose class is in no lookalike group
-  (lookalikes.py); a `MISREAD` glyph never is. The two sets are read (ids only, from the `by-state-label` index) when
-  the pool is refreshed. Unlabelled glyphs of grouped classes are still shown, and their votes keep the exact
-  class. The ensemble's difficulty is judged under the groups too: what counts is its probability of any
+  (lookalikes.py); a `MISREAD` glyph never is. Of the glyphs the ensemble misreads, those measured `READ_RIGHT`
+  are scored alone once a draw can be made of them (they are scored first): an ensemble's misreading of an
+  ungrouped class is often a glyph people misread too. The two sets are read (ids only, from the `by-state-label`
+  index) when the pool is refreshed. Unlabelled glyphs of grouped classes are still shown, and their votes keep
+  the exact class. The ensemble's difficulty is judged under the groups too: what counts is its probability of any
   reading the answer would accept.
 - The cap: a known glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and pool window, an
   unlabelled one `UNLABELLED_SHOWS_PER_WINDOW` times per unlabelled cache window, after which it weighs nothing
@@ -143,6 +145,8 @@ class KnownPool:
     scorable: WeightedCandidates
     scorable_mask: NDArray[np.bool_]
     """Which of `every` may be scored."""
+    measured_mask: NDArray[np.bool_]
+    """Which of `every` people have been measured to read right (gold state `READ_RIGHT`)."""
 
 
 @dataclass
@@ -298,9 +302,7 @@ class GlyphSelector:
         if scored is not None and scored.used_up(count):
             # Too few candidates are under the cap: score another sample, without the glyphs shown in this window.
             self._capped_known |= {ref.key for ref, shown in zip(scored.refs, scored.shown, strict=True) if shown}
-            self._scored_known, self._gold_known = self._score_known(
-                known.every, known.scorable_mask, leave_out=self._capped_known
-            )
+            self._scored_known, self._gold_known = self._score_known(known, leave_out=self._capped_known)
             scored = self._scored_known
         candidates = scored if scored is not None and len(scored) >= count else pool
         if len(candidates) < count:
@@ -341,7 +343,7 @@ class GlyphSelector:
             shards += 1 if len(known) else 0
             if shards == POOL_SHARDS:
                 break
-        scorable = self._scorable(refs, np.array(labels, dtype=np.int64))
+        scorable, measured = self._scorable(refs, np.array(labels, dtype=np.int64))
         if np.count_nonzero(scorable) < MIN_KNOWN_GLYPHS:
             raise DataError(
                 f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label that can be scored "
@@ -355,31 +357,37 @@ class GlyphSelector:
                 [refs[index] for index in chosen], np.ones(len(chosen)), [labels[index] for index in chosen], cap=None
             ),
             scorable,
+            measured,
         )
         self._pool[_CURRENT] = pool
         self._capped_known = set()
-        self._scored_known, self._gold_known = self._score_known(every, scorable)
+        self._scored_known, self._gold_known = self._score_known(pool)
         return pool
 
-    def _scorable(self, refs: list[GlyphRef], labels: NDArray[np.int64]) -> NDArray[np.bool_]:
-        """Which known glyphs people read right: measured by gold readings, else judged by their class."""
+    def _scorable(self, refs: list[GlyphRef], labels: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """Which known glyphs people read right: measured by gold readings, else judged by their class; and which
+        of them were measured."""
         read_right = set(self._states.glyph_ids_in_state(READ_RIGHT, READING_STATES_LIMIT))
         misread = set(self._states.glyph_ids_in_state(MISREAD, READING_STATES_LIMIT))
         measured_right = np.array([ref.key in read_right for ref in refs], dtype=np.bool_)
         measured_wrong = np.array([ref.key in misread for ref in refs], dtype=np.bool_)
         scorable: NDArray[np.bool_] = measured_right | (lookalikes.ungrouped(labels) & ~measured_wrong)
-        return scorable
+        return scorable, measured_right
 
     def _score_known(
-        self, every: WeightedCandidates, scorable: NDArray[np.bool_], leave_out: Collection[str] = ()
+        self, pool: KnownPool, leave_out: Collection[str] = ()
     ) -> tuple[WeightedCandidates | None, WeightedCandidates | None]:
         """A sample of the known glyphs (none of `leave_out`), weighted by how badly the active ensemble reads each
         under the lookalike groups: its scorable part (the scored candidates: only those the ensemble misreads,
-        while there are enough) and the whole (the gold candidates); None without an ensemble."""
+        while there are enough; of those, only the ones people were measured to read right, while there are
+        enough of them) and the whole (the gold candidates); None without an ensemble."""
         ensemble = self._ensemble()
         if ensemble is None:
             return None, None
+        every, scorable, measured = pool.every, pool.scorable_mask, pool.measured_mask
+        # The glyphs people were measured to read right are scored first (they are few), the rest in random order.
         order = self._rng.permutation(len(every))
+        order = np.concatenate([order[measured[order]], order[~measured[order]]])
         if leave_out:
             order = order[~np.isin(every.keys[order], list(leave_out))]
         if len(order) == 0:
@@ -404,6 +412,10 @@ class GlyphSelector:
         keep = scorable[sample].astype(np.bool_)
         if misread_only and np.count_nonzero(keep & misread) >= MIN_KNOWN_GLYPHS:
             keep &= misread
+            # A glyph the ensemble misreads is often one people misread too (bench/glyph_readings.py, the real
+            # readings): its class being in no lookalike group says less about it than gold readings do.
+            if np.count_nonzero(keep & measured[sample]) >= MIN_KNOWN_GLYPHS:
+                keep &= measured[sample]
         rows = np.flatnonzero(keep)
         scored = WeightedCandidates.of([refs[row] for row in rows], weights[rows], [labels[row] for row in rows])
         return scored, WeightedCandidates.of(refs, weights, labels)
