@@ -319,6 +319,38 @@ def simulate_measured(
     return play(world, rule, parts, challenges, rng, selection)
 
 
+def rho_rows(human_rate: float, seed: int, readings: Path = GLYPH_READINGS_FILE) -> list[list[Cell]]:
+    """rho against the real readings: the readers' error under the groups on the glyphs the ensemble misreads and
+    on those it reads, beside the simulated people's at each rho (the same glyphs' ensemble readings)."""
+    rows: list[list[Cell]] = []
+    with np.load(readings) as stored:
+        if "readers_wrong" in stored:
+            wrong, misread = stored["readers_wrong"], stored["readers_ensemble_wrong"]
+            rows.append(
+                [
+                    f"real readings ({len(wrong)}; vision models reading as people would)",
+                    f"{int(misread.sum())}",
+                    pct(wrong[misread].mean()),
+                    pct(wrong[~misread].mean()),
+                    round(float(wrong[misread].mean() / wrong[~misread].mean()), 1),
+                ]
+            )
+    for rho in RHOS:
+        world = measured_world(readings, rho, human_rate, True, np.random.default_rng(seed))
+        errors, misread = world.pool.human_error, world.ensemble_wrong
+        ratio = float(errors[misread].mean() / errors[~misread].mean())
+        rows.append(
+            [
+                f"simulated people, rho = {rho}",
+                f"{int(misread.sum())}",
+                pct(errors[misread].mean()),
+                pct(errors[~misread].mean()),
+                round(ratio, 1),
+            ]
+        )
+    return rows
+
+
 # --- the real readings ------------------------------------------------------------------------------------------
 def real_pass_rates(readings: Sequence[Reading], rule: Rule) -> tuple[float, int]:
     """The share of the real captchas (or of their every `rule.scored`-subset of scored glyphs) that pass."""
@@ -424,7 +456,7 @@ def main(argv: list[str] | None = None) -> None:
         for rule in rules
     ]
     plot_tradeoff(results, default, PLOT_FILE)
-    rho_rows: list[list[Cell]] = [[rho, *run(default, rho).cells()] for rho in RHOS]
+    by_rho_rows: list[list[Cell]] = [[rho, *run(default, rho).cells()] for rho in RHOS]
     ablations = {
         "everything on": (default, Parts()),
         "groups off (exact class)": (default, Parts(groups=False)),
@@ -464,8 +496,11 @@ def main(argv: list[str] | None = None) -> None:
             [f"modelled with the trained bot's per-class errors ({trained['network']})", *latent.cells()]
         )
     if GLYPH_READINGS_FILE.exists():
-        real = simulate_measured(default, DEFAULT_RHO, Parts(), human_rate, args.challenges, args.seed)
+        real = simulate_measured(
+            default, DEFAULT_RHO, Parts(), human_rate, args.challenges, args.seed, selection=service_selection
+        )
         transfer_rows.append(["measured: both networks' real readings of the same glyphs", *real.cells()])
+    measured_rho_rows = rho_rows(human_rate, args.seed) if measured else []
     real_rows: list[list[Cell]] = []
     for rule in (Rule(2, 0), Rule(2, 1), Rule(3, 0), Rule(3, 1)):
         rate, count = real_pass_rates(readings, rule)
@@ -479,11 +514,21 @@ def main(argv: list[str] | None = None) -> None:
         f"people's error rate, measured on the real readings under the groups (glyphs of ungrouped classes): "
         f"{pct(human_rate)}; half of it bound to the glyph (illegible: a coin toss), half a slip",
         f"bots' extra error from the warp and segmentation: {pct(WARP_BOT_ERROR)} (the stack simulation's vgg bot)",
-        f"transfer bot: difficulty correlated {TRANSFER_CORRELATION} with the ensemble's (assumed: the ensemble's "
-        "per-glyph readings are not in the repository); per-class errors the ensemble's (modelled) or, in the "
-        f"transfer table, those of a separately trained network ({TRANSFER_CONFUSION_FILE.name}, "
-        "bench/train_transfer.py, trained on the public EMNIST images on this machine, 5 CPU minutes)",
-        f"the ensemble: the committed confusion matrix ({CONFUSION_FILE.name}: the demo's quick cnn2, 85.5%)",
+        *(
+            [
+                f"measured world ({GLYPH_READINGS_FILE.name}, bench/glyph_readings.py): the glyphs are a sample of "
+                "the training glyphs the service scores, read by the committed ensemble (networks/) and by the "
+                "transfer bot (bench/train_transfer.py --split), both for real; only people are simulated, their "
+                "legibility correlated through rho with the rank of the ensemble's probability of a right reading",
+            ]
+            if measured
+            else [
+                f"transfer bot: difficulty correlated {TRANSFER_CORRELATION} with the ensemble's (assumed); "
+                "per-class errors the ensemble's (modelled) or, in the transfer table, those of a separately "
+                f"trained network ({TRANSFER_CONFUSION_FILE.name}, bench/train_transfer.py)",
+                f"the ensemble: the committed confusion matrix ({CONFUSION_FILE.name}: the demo's quick cnn2, 85.5%)",
+            ]
+        ),
         f"{args.challenges} simulated challenges per cell, {GLYPHS_PER_CLASS} glyphs per class, seed {args.seed}",
         "the real readings are vision models reading as a person would (their README): the shape, not a "
         "measured human pass rate",
@@ -498,7 +543,9 @@ def main(argv: list[str] | None = None) -> None:
                 columns=["scored", "wrong allowed", "unlabelled positions", *FIGURE_COLUMNS, ""],
                 rows=rule_rows,
             ),
-            Table(caption=f"The default rule ({default.name}) by rho", columns=["rho", *FIGURE_COLUMNS], rows=rho_rows),
+            Table(
+                caption=f"The default rule ({default.name}) by rho", columns=["rho", *FIGURE_COLUMNS], rows=by_rho_rows
+            ),
             Table(
                 caption=f"Each part switched off in turn (rho = {DEFAULT_RHO}, {default.name})",
                 columns=["run", *FIGURE_COLUMNS],
@@ -515,6 +562,24 @@ def main(argv: list[str] | None = None) -> None:
                 columns=["transfer bot", *FIGURE_COLUMNS],
                 rows=transfer_rows,
             ),
+            *(
+                [
+                    Table(
+                        caption="rho against the real readings: readers' error under the groups on the glyphs the "
+                        "ensemble misreads and on those it reads",
+                        columns=[
+                            "readers",
+                            "readings of misread glyphs",
+                            "error on them",
+                            "error on the rest",
+                            "ratio",
+                        ],
+                        rows=measured_rho_rows,
+                    )
+                ]
+                if measured_rho_rows
+                else []
+            ),
             Table(
                 caption="The same rules on the real readings (48 captchas; n = 2: every pair of their 3 scored glyphs)",
                 columns=["scored", "wrong allowed", "captchas", "first try", "within two (independent)"],
@@ -523,7 +588,15 @@ def main(argv: list[str] | None = None) -> None:
         ],
         notes=notes,
     )
-    for table_rows in (rule_rows, rho_rows, ablation_rows, selection_rows, transfer_rows, real_rows):
+    for table_rows in (
+        rule_rows,
+        by_rho_rows,
+        ablation_rows,
+        selection_rows,
+        transfer_rows,
+        measured_rho_rows,
+        real_rows,
+    ):
         for row in table_rows:
             print(" | ".join(str(cell) for cell in row))
         print()

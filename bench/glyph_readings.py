@@ -20,7 +20,8 @@ people's and the networks' difficulty that bench_people otherwise assumes.
 
 Every reading is judged under the lookalike groups (a reading in the glyph's group is right). It writes
 bench/data/glyph-readings.npz (per glyph: class, the ensemble's probability of a right reading and its top
-reading, the transfer bot's top reading), which bench_people reads, and reports the agreement of the two
+reading, the transfer bot's top reading; per real reading, whether the reader and each network were wrong), which
+bench_people reads, and reports the agreement of the two
 networks' errors. Results: bench/results/glyph_readings.json.
 """
 
@@ -108,20 +109,32 @@ def agreement_rows(name: str, parts: dict[str, NDArray[Any]]) -> list[Cell]:
     ]
 
 
-def readers_rows(readings_csv: Path, ensemble: NDArray[np.int64], transfer: NDArray[np.int64]) -> list[list[Cell]]:
-    """The real readers' error rate under the groups on the glyphs each network misreads, and on the rest."""
+def readers_arrays(
+    readings_csv: Path, ensemble: NDArray[np.int64], transfer: NDArray[np.int64]
+) -> dict[str, NDArray[np.bool_]]:
+    """Per real reading: whether the reader was wrong under the groups, and whether each network misreads the
+    glyph (bench_people compares these with its simulated people at each rho)."""
     accepted = accepted_mask()
     with readings_csv.open(newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     labels = np.array([int(row["label"]) for row in rows])
     indices = np.array([glyph_index(row["glyph_id"]) for row in rows])
     typed = [row["typed"] for row in rows]
-    readers_wrong = np.array(
-        [not lookalikes.accepts(int(label), text) for label, text in zip(labels, typed, strict=True)]
-    )
+    return {
+        "readers_wrong": np.array(
+            [not lookalikes.accepts(int(label), text) for label, text in zip(labels, typed, strict=True)]
+        ),
+        "readers_ensemble_wrong": ~accepted[labels, ensemble[indices]],
+        "readers_transfer_wrong": ~accepted[labels, transfer[indices]],
+    }
+
+
+def readers_rows(readers: dict[str, NDArray[np.bool_]]) -> list[list[Cell]]:
+    """The real readers' error rate under the groups on the glyphs each network misreads, and on the rest."""
+    readers_wrong = readers["readers_wrong"]
     table: list[list[Cell]] = []
-    for name, top in (("the ensemble", ensemble[indices]), ("the transfer bot", transfer[indices])):
-        misread = ~accepted[labels, top]
+    for name, key in (("the ensemble", "readers_ensemble_wrong"), ("the transfer bot", "readers_transfer_wrong")):
+        misread = readers[key]
         for subset, mask in (("misreads", misread), ("reads", ~misread)):
             table.append(
                 [name, subset, int(mask.sum()), f"{int(readers_wrong[mask].sum())}", pct_or_dash(readers_wrong[mask])]
@@ -190,7 +203,9 @@ def main(argv: list[str] | None = None) -> None:
         transfer_top = np.zeros_like(ensemble_top)
         ensemble_top[read_ids_array] = ensemble_probabilities(args.networks, read_images_only).argmax(axis=1)
         transfer_top[read_ids_array] = transfer_readings(args.transfer, read_images_only)
-        reader_rows = readers_rows(readings_csv, ensemble_top, transfer_top)
+        readers = readers_arrays(readings_csv, ensemble_top, transfer_top)
+        arrays.update(readers)
+        reader_rows = readers_rows(readers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)  # type: ignore[arg-type]
     members = ensemble_members(args.networks)

@@ -17,6 +17,7 @@ from bench.bench_people import (
     human_error_rate,
     network_errors,
     real_pass_rates,
+    rho_rows,
     simulate,
 )
 from bench.bench_readings import Reading
@@ -90,3 +91,33 @@ def test_a_trained_transfer_networks_errors_replace_the_modelled_ones(tmp_path: 
     assert with_perfect.ensemble_bot == modelled.ensemble_bot
     assert with_perfect.transfer_bot > 0.9 > modelled.transfer_bot
     assert with_hopeless.transfer_bot < 0.01
+
+
+def test_rho_is_checked_against_the_real_readers_errors_on_the_glyphs_the_ensemble_misreads(tmp_path: Path) -> None:
+    # Given measured readings: 2,000 glyphs of an ungrouped class, the ensemble misreading the 100 it is least
+    # sure of, and 40 real readings whose readers erred on 4 of the 10 misread glyphs and on 3 of the 30 others
+    rng = np.random.default_rng(0)
+    seven, one = charset.class_of("7"), charset.class_of("1")
+    right = rng.random(2_000)
+    misread = right < np.sort(right)[100]
+    readings = tmp_path / "glyph-readings.npz"
+    np.savez(
+        readings,
+        train_labels=np.full(2_000, seven),
+        train_ensemble_right=right,
+        train_ensemble_top=np.where(misread, one, seven),
+        train_transfer_top=np.full(2_000, seven),
+        readers_wrong=np.array([True] * 4 + [False] * 6 + [True] * 3 + [False] * 27),
+        readers_ensemble_wrong=np.array([True] * 10 + [False] * 30),
+        readers_transfer_wrong=np.zeros(40, dtype=bool),
+    )
+
+    # When rho is checked
+    real, *simulated = rho_rows(human_rate=0.1, seed=15, readings=readings)
+
+    # Then the real readers' errors are 40% against 10%, four times as high where the ensemble misreads
+    assert real[1:] == ["10", "40.0%", "10.0%", 4.0]
+    # And the simulated people's ratio grows with rho: none at 0, most at 0.9
+    ratios = [row[-1] for row in simulated]
+    assert [row[0] for row in simulated] == [f"simulated people, rho = {rho}" for rho in (0.0, 0.5, 0.9)]
+    assert ratios[0] < 1.5 < ratios[1] < ratios[2]
