@@ -17,7 +17,7 @@ from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.store.challenges import ChallengeStore
-from drcaptcha.store.glyphs import CountedVote, Glyph, GlyphVoteStore
+from drcaptcha.store.glyphs import Acceptance, CountedVote, Glyph, GlyphVoteStore
 from drcaptcha.store.rate_limits import RateLimitStore
 from drcaptcha.store.sites import SiteStore
 from tests.unit.memory_stores import (
@@ -108,9 +108,15 @@ class CountingStore(MemoryGlyphVoteStore):
     def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
         return {**super().read_glyphs(glyph_ids), **{k: v for k, v in self.stale.items() if k in glyph_ids}}
 
-    def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
+    def count_glyph_votes(
+        self,
+        glyph: Glyph,
+        votes: Sequence[CountedVote],
+        ambiguous: bool = False,
+        acceptance: Acceptance | None = None,
+    ) -> bool:
         self.count_writes += 1
-        return super().count_glyph_votes(glyph, votes, ambiguous)
+        return super().count_glyph_votes(glyph, votes, ambiguous, acceptance)
 
 
 def test_a_batchs_votes_for_one_glyph_count_in_one_write_in_stream_order() -> None:
