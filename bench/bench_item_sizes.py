@@ -20,7 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from drcaptcha.models.tables.glyphs import GOLD, STATE_INDEX_ATTRIBUTES, UNLABELLED, GlyphItem
-from drcaptcha.models.tables.votes import SourceItem, VoteItem
+from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem, audited
+from drcaptcha.store.glyphs import acceptance_credit_id
 
 CHALLENGE_ID = "5qVnuhUxTp5Nl0TYYdlSFw"
 SOURCE = "0f3c9a1be2d4478fa0c1d2e3f4a5b6c7"
@@ -62,8 +63,25 @@ GLYPH_UPDATES: dict[str, tuple[frozenset[str], bool]] = {
     "count that makes it ambiguous": (frozenset({"tallies", "unreadable", "counted", "votes", "state"}), True),
     "gold reading (a known glyph's counts)": (frozenset({"readings", "read_right", "gold_pending"}), False),
     "gold reading that moves its state (read right, misread)": (frozenset({"readings", "state"}), True),
-    "acceptance (the glyph's label)": (frozenset({"state", "label", "label_source"}), True),
+    "acceptance (the glyph's label)": (frozenset({"state", "label", "label_source", "accepted_at"}), True),
 }
+
+# An acceptance's voters: three humans on average (consensus needs 2.5 of weight, and one in three or four
+# glyphs gets a dissent), and the model.
+ACCEPTANCE_VOTERS = 3
+
+
+def acceptance_write_units(voters: int, record_size: int, track_record_size: int) -> tuple[int, int]:
+    """Write units of one acceptance beyond the count of its votes, (in one transaction, without one): the
+    transaction wrote the glyph again, the audit record and each voter's track record at twice the units; now
+    the count that accepts also labels the glyph (nothing more), each voter's credit is one update and the
+    audit record one put. The state index's move (2) is in both."""
+    record = math.ceil(record_size / 1024)
+    track = math.ceil(track_record_size / 1024)
+    index_move = 2
+    in_a_transaction = 2 * (1 + record + voters * track) + index_move
+    without = voters * track + record + index_move
+    return in_a_transaction, without
 
 
 def index_writes(changed: frozenset[str], key_changed: bool, projected: frozenset[str] | None) -> int:
@@ -113,6 +131,37 @@ def main(argv: list[str]) -> int:
             f"known glyph with {pending} pending reading(s): {item_size(known)} bytes; "
             f"track record with {pending}: {item_size(reader)} bytes"
         )
+    audit = AcceptanceItem(
+        GLYPH_ID,
+        label=12,
+        accepted_at=1764921600.123,
+        leader_weight=3.0,
+        runner_up_weight=0.5,
+        votes=[audited(f"{CHALLENGE_ID[:-2]}{n:02d}:{n % 6}", SOURCE, 12, 0.9876) for n in range(ACCEPTANCE_VOTERS)]
+        + [audited(f"model:ens-20261205:{GLYPH_ID}", "model:ens-20261205", 12, 0.5)],
+    )
+    credited = SourceItem(
+        SOURCE,
+        agreements=12,
+        disagreements=1,
+        updated_at=1764921600.123,
+        gold_pending={f"{CHALLENGE_ID}:5": GLYPH_ID, acceptance_credit_id(GLYPH_ID): GLYPH_ID},
+    )
+    print(
+        f"acceptance audit record with {ACCEPTANCE_VOTERS} human votes and the model's: {item_size(audit)} bytes; "
+        f"track record with a pending reading and an acceptance credit: {item_size(credited)} bytes"
+    )
+    accepted = glyph_after(ACCEPTANCE_VOTERS + 1)
+    accepted.state, accepted.label, accepted.label_source, accepted.accepted_at = "crowd", 12, "crowd", 1764921600.123
+    print(
+        f"glyph item after the count that accepts it ({ACCEPTANCE_VOTERS + 1} votes, labelled, accepted_at): "
+        f"{item_size(accepted)} bytes, {math.ceil(item_size(accepted) / 1024)} WRU"
+    )
+    in_a_transaction, without = acceptance_write_units(ACCEPTANCE_VOTERS, item_size(audit), item_size(credited))
+    print(
+        f"an acceptance of {ACCEPTANCE_VOTERS} voters, beyond its count (WRU, the index's move included): "
+        f"in one transaction {in_a_transaction}, without one {without}"
+    )
     print("glyph item with N counted votes (bytes, write units of an update):")
     for votes in range(args.votes + 1):
         size = item_size(glyph_after(votes))

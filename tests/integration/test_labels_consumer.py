@@ -351,11 +351,152 @@ def test_a_redelivered_vote_finishes_an_acceptance_that_a_crash_interrupted(emul
     # When Kinesis delivers the third vote again
     result = labelling.record_vote(vote(3, 8))
 
-    # Then it is not counted twice, and the glyph gets its label
+    # Then it is not counted twice, and the glyph gets its label, its voters their credit and its audit record
     assert result.outcome is labelling.VoteOutcome.DUPLICATE
     glyph = GlyphItem.get(GLYPH, consistent_read=True)
     assert (glyph.state, glyph.label) == (CROWD, 8)
     assert glyph.tallies.attribute_values == {"8": 3.0}
+    assert [track_record(f"client-{number}") for number in (1, 2, 3)] == [(1, 0)] * 3
+    assert sorted(v.vote_id for v in AcceptanceItem.get(GLYPH, consistent_read=True).votes) == [
+        "challenge-1:1",
+        "challenge-2:2",
+        "challenge-3:3",
+    ]
+
+
+# Four votes that accept class 8 at the fourth, with one dissent (client-2's 5): every crowd acceptance test below
+# starts from them. client-1 also reads a known glyph in the same batch, so it has a `gold_pending` map before its
+# credit (the others have no track record yet): both ways of crediting are exercised.
+ACCEPTING = ((1, 8), (2, 5), (3, 8), (4, 8))
+ACCEPTED_VOTE_IDS = [f"challenge-{number}:{number % 6}" for number, _ in ACCEPTING]
+
+
+def put_an_accepting_batch() -> None:
+    make_glyph()
+    put_on_stream(gold_reading(10, "0", "client-1"), *(vote(number, label) for number, label in ACCEPTING))
+
+
+def credited_for_the_acceptance(source: str) -> bool:
+    try:
+        pending = SourceItem.get(source, consistent_read=True).gold_pending
+    except SourceItem.DoesNotExist:
+        return False
+    return pending is not None and f"acc:{GLYPH}" in pending.attribute_values
+
+
+def assert_accepted_once() -> None:
+    """The glyph labelled 8 on its four votes, each voter credited exactly once, and the audit record written."""
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.state, glyph.label, glyph.label_source, glyph.votes) == (CROWD, 8, "crowd", 4)
+    assert glyph.tallies.attribute_values == {"8": 3.0, "5": 1.0}
+    # client-1's gold reading (a 0 read as 0) is one more agreement
+    assert [track_record(f"client-{n}") for n, _ in ACCEPTING] == [(2, 0), (0, 1), (1, 0), (1, 0)]
+    assert all(credited_for_the_acceptance(f"client-{number}") for number, _ in ACCEPTING)
+    acceptance = AcceptanceItem.get(GLYPH, consistent_read=True)
+    assert (acceptance.label, acceptance.leader_weight, acceptance.runner_up_weight) == (8, 3.0, 1.0)
+    assert acceptance.accepted_at == glyph.accepted_at
+    assert sorted(v.vote_id for v in acceptance.votes) == ACCEPTED_VOTE_IDS
+
+
+def test_an_acceptance_is_a_claim_a_credit_a_voter_and_a_record_without_a_transaction(emulator: Emulator) -> None:
+    # Given an unlabelled glyph and a batch whose fourth vote accepts its label
+    put_an_accepting_batch()
+    event = batch_from_stream(emulator)
+
+    # When the labels function gets it, and then the same batch again
+    with count_aws_calls() as first:
+        assert invoke(event) == {"batchItemFailures": []}
+    with count_aws_calls() as again:
+        assert invoke(event) == {"batchItemFailures": []}
+
+    # Then no transaction was written: the glyph's count claimed the acceptance (one update for the glyph), each
+    # voter was credited with one update (the known glyph's count and client-1's gold credit are the other two),
+    # and the audit record was put last
+    assert "dynamodb.TransactWriteItems" not in first.by_operation
+    assert first.by_operation["dynamodb.UpdateItem"] == 1 + 4 + 2
+    assert first.by_operation["dynamodb.PutItem"] == 1
+    assert_accepted_once()
+    # And the redelivery found the audit record, and wrote nothing but the votes' records again
+    assert not {"dynamodb.UpdateItem", "dynamodb.PutItem"} & set(again.by_operation)
+    assert_accepted_once()
+
+
+@pytest.mark.parametrize(
+    ("operation", "item", "credited_before_the_crash"),
+    [
+        ("UpdateItem", f"acc:{GLYPH}".encode(), []),
+        ("UpdateItem", b'"source": {"S": "client-3"}', [1, 2]),
+        ("PutItem", b'"leader_weight"', [1, 2, 3, 4]),
+    ],
+    ids=["crash-after-the-glyph-claim", "crash-after-some-voter-credits", "crash-before-the-audit-record"],
+)
+def test_an_acceptance_interrupted_between_its_writes_is_finished_once_by_its_redelivery(
+    emulator: Emulator, operation: str, item: bytes, credited_before_the_crash: list[int]
+) -> None:
+    # Given a batch that accepts the glyph's label, whose delivery fails after the glyph's claim: at every
+    # voter's credit, at the third voter's credit (the first two are credited), or at the audit record
+    put_an_accepting_batch()
+    event = batch_from_stream(emulator)
+    sequences = [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
+    with inject_fault("dynamodb", operation, kind="throttled", body_contains=item) as fault:
+        response = invoke(event)
+    assert fault.injected >= 1
+    # only the glyph's four votes fail (the gold reading was finished)
+    assert response["batchItemFailures"] == [{"itemIdentifier": sequence} for sequence in sequences[1:]]
+    glyph = GlyphItem.get(GLYPH, consistent_read=True)
+    assert (glyph.state, glyph.label, glyph.votes) == (CROWD, 8, 4)
+    assert [n for n, _ in ACCEPTING if credited_for_the_acceptance(f"client-{n}")] == credited_before_the_crash
+    with pytest.raises(AcceptanceItem.DoesNotExist):
+        AcceptanceItem.get(GLYPH, consistent_read=True)
+
+    # When Kinesis delivers the batch again
+    with count_aws_calls() as again:
+        assert invoke(event) == {"batchItemFailures": []}
+
+    # Then the redelivery counted nothing again, credited only the voters the crash left out (one update each; the
+    # others were found credited in their maps), and wrote the record
+    assert again.by_operation.get("dynamodb.UpdateItem", 0) == 4 - len(credited_before_the_crash)
+    assert again.by_operation["dynamodb.PutItem"] == 1
+    assert_accepted_once()
+
+    # And a third delivery, finding the record, changes nothing
+    assert invoke(event) == {"batchItemFailures": []}
+    assert_accepted_once()
+
+
+def test_a_late_vote_finishes_an_acceptance_whose_batch_was_given_up(emulator: Emulator) -> None:
+    # Given an acceptance claimed, with no voter credited and no audit record: its batch failed at the credits and
+    # was never delivered again (Lambda gave it to the on-failure destination)
+    put_an_accepting_batch()
+    with inject_fault("dynamodb", "UpdateItem", kind="throttled", body_contains=f"acc:{GLYPH}".encode()):
+        invoke(batch_from_stream(emulator))
+    assert not any(credited_for_the_acceptance(f"client-{number}") for number, _ in ACCEPTING)
+    with pytest.raises(AcceptanceItem.DoesNotExist):
+        AcceptanceItem.get(GLYPH, consistent_read=True)
+
+    # When a later vote for the glyph comes, in a batch of its own
+    (late,) = labelling.record_votes([vote(5, 9)])
+
+    # Then it is late (counted nowhere), and the acceptance is finished from the glyph's map of counted votes
+    assert isinstance(late, labelling.VoteResult)
+    assert (late.outcome, late.label) == (labelling.VoteOutcome.LATE, 8)
+    assert_accepted_once()
+    assert VoteItem.get(GLYPH, "challenge-5:5", consistent_read=True).counted is False
+
+
+def test_an_acceptance_credit_leaves_its_voters_map_once_the_audit_record_exists(emulator: Emulator) -> None:
+    # Given a finished acceptance: its voters' maps hold its credit
+    put_an_accepting_batch()
+    assert invoke(batch_from_stream(emulator)) == {"batchItemFailures": []}
+    assert f"acc:{GLYPH}" in SourceItem.get("client-3", consistent_read=True).gold_pending.attribute_values
+
+    # When one voter reads a known glyph, in a later batch
+    labelling.record_votes([gold_reading(11, "0", "client-3")])
+
+    # Then its map drops the acceptance's credit (its audit record proves it), and keeps the new reading's id
+    pending = SourceItem.get("client-3", consistent_read=True).gold_pending.attribute_values
+    assert sorted(pending) == ["challenge-11:5"]
+    assert track_record("client-3") == (2, 0)
 
 
 class StaleReads(GlyphVoteStore):

@@ -17,7 +17,15 @@ from drcaptcha.models.tables.challenges import FAILED, PASSED
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD, GOLD_STATES, UNLABELLED
 from drcaptcha.ratelimit import Limits, Window
 from drcaptcha.store.challenges import Challenge, Declared, Redeemed
-from drcaptcha.store.glyphs import OPEN_STATES, Acceptance, CountedVote, Glyph, GoldReading, KeptVote
+from drcaptcha.store.glyphs import (
+    OPEN_STATES,
+    Acceptance,
+    CountedVote,
+    Glyph,
+    GoldReading,
+    KeptVote,
+    acceptance_credit_id,
+)
 from drcaptcha.store.sites import Site
 
 
@@ -141,6 +149,7 @@ class MemoryGlyph:
     read_right: int = 0
     counted: dict[str, CountedVote] = field(default_factory=dict)
     gold_pending: dict[str, float] = field(default_factory=dict)
+    accepted_at: float | None = None
 
 
 @dataclass
@@ -179,6 +188,7 @@ class MemoryGlyphVoteStore:
             glyph.votes,
             tuple(glyph.counted.values()),
             dict(glyph.gold_pending),
+            glyph.accepted_at,
         )
 
     def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
@@ -187,7 +197,13 @@ class MemoryGlyphVoteStore:
     def track_records(self, sources: Collection[str]) -> dict[str, tuple[float, float]]:
         return {source: self.sources.get(source, (0.0, 0.0)) for source in sources}
 
-    def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
+    def count_glyph_votes(
+        self,
+        glyph: Glyph,
+        votes: Sequence[CountedVote],
+        ambiguous: bool = False,
+        acceptance: Acceptance | None = None,
+    ) -> bool:
         stored = self.glyphs.get(glyph.glyph_id)
         if stored is None or stored.state not in OPEN_STATES or stored.votes != glyph.votes:
             return False
@@ -200,7 +216,9 @@ class MemoryGlyphVoteStore:
             else:
                 stored.tallies[vote.label] = stored.tallies.get(vote.label, 0.0) + vote.weight
         stored.votes += len(votes)
-        if ambiguous and stored.state == UNLABELLED:
+        if acceptance is not None:
+            stored.state, stored.label, stored.accepted_at = CROWD, acceptance.label, acceptance.accepted_at
+        elif ambiguous and stored.state == UNLABELLED:
             stored.state = AMBIGUOUS
         return True
 
@@ -260,18 +278,23 @@ class MemoryGlyphVoteStore:
         self.sources[source] = (agreements + agreed, disagreements + len(new) - agreed)
         return True
 
-    def accept(
-        self, acceptance: Acceptance, votes: Iterable[CountedVote], track_records: Mapping[str, tuple[int, int]]
+    def credit_acceptance(
+        self, source: str, pending: Mapping[str, str] | None, acceptance: Acceptance, agreed: int, disagreed: int
     ) -> bool:
-        glyph = self.glyphs[acceptance.glyph_id]
-        if glyph.state not in OPEN_STATES:
+        credit_id = acceptance_credit_id(acceptance.glyph_id)
+        stored = self.source_pending.get(source)
+        if (pending is None) != (stored is None) or credit_id in (stored or {}):
             return False
-        glyph.state, glyph.label = CROWD, acceptance.label
-        self.acceptances[acceptance.glyph_id] = acceptance
-        for source, (agreed, disagreed) in track_records.items():
-            agreements, disagreements = self.sources.get(source, (0.0, 0.0))
-            self.sources[source] = (agreements + agreed, disagreements + disagreed)
+        self.source_pending.setdefault(source, {})[credit_id] = acceptance.glyph_id
+        agreements, disagreements = self.sources.get(source, (0.0, 0.0))
+        self.sources[source] = (agreements + agreed, disagreements + disagreed)
         return True
+
+    def keep_acceptance(self, acceptance: Acceptance, votes: Iterable[CountedVote]) -> None:
+        self.acceptances[acceptance.glyph_id] = acceptance
+
+    def accepted_glyphs(self, glyph_ids: Collection[str], consistent: bool = False) -> set[str]:
+        return {glyph_id for glyph_id in glyph_ids if glyph_id in self.acceptances}
 
     def mark_ambiguous(self, glyph_id: str) -> bool:
         glyph = self.glyphs[glyph_id]

@@ -17,7 +17,7 @@ from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD
 from drcaptcha.serving import ActiveEnsembleCache, replace_active_ensemble
 from drcaptcha.store.challenges import ChallengeStore
-from drcaptcha.store.glyphs import CountedVote, Glyph, GlyphVoteStore
+from drcaptcha.store.glyphs import Acceptance, CountedVote, Glyph, GlyphVoteStore
 from drcaptcha.store.rate_limits import RateLimitStore
 from drcaptcha.store.sites import SiteStore
 from tests.unit.memory_stores import (
@@ -64,6 +64,36 @@ def test_agreeing_votes_label_the_glyph_and_credit_their_voters(records: MemoryG
     assert records.sources == {f"client-{number}": (1.0, 0.0) for number in (1, 2, 3)}
 
 
+def test_an_acceptance_without_its_audit_record_is_finished_by_a_late_vote_once(
+    records: MemoryGlyphVoteStore,
+) -> None:
+    # Given an acceptance claimed by the fourth vote (8, 9, 8, 8), whose batch died after crediting client-1 only
+    labelling.record_vote(vote(1, 8), records=records)
+    labelling.record_vote(vote(2, 9), records=records)
+    for number in (3, 4):
+        labelling.record_vote(vote(number, 8), records=records)
+    assert (records.glyphs[GLYPH].state, records.glyphs[GLYPH].label) == (CROWD, 8)
+    del records.acceptances[GLYPH]
+    records.sources = {"client-1": records.sources["client-1"]}
+    records.source_pending = {"client-1": records.source_pending["client-1"]}
+
+    # When a late vote comes, and then another
+    late = labelling.record_vote(vote(5, 9), records=records)
+    labelling.record_vote(vote(6, 9), records=records)
+
+    # Then the first finished the acceptance from the glyph's counted votes: each voter credited once (client-2
+    # with a disagreement), the audit record written with the claim's time; the second changed nothing
+    assert late.outcome is labelling.VoteOutcome.LATE
+    assert records.sources == {
+        "client-1": (1.0, 0.0),
+        "client-2": (0.0, 1.0),
+        "client-3": (1.0, 0.0),
+        "client-4": (1.0, 0.0),
+    }
+    assert records.acceptances[GLYPH].accepted_at == records.glyphs[GLYPH].accepted_at
+    assert (records.acceptances[GLYPH].label, records.acceptances[GLYPH].leader_weight) == (8, 3.0)
+
+
 def test_a_redelivered_vote_counts_once(records: MemoryGlyphVoteStore) -> None:
     labelling.record_vote(vote(1, 8), records=records)
 
@@ -108,9 +138,15 @@ class CountingStore(MemoryGlyphVoteStore):
     def read_glyphs(self, glyph_ids: Collection[str]) -> dict[str, Glyph]:
         return {**super().read_glyphs(glyph_ids), **{k: v for k, v in self.stale.items() if k in glyph_ids}}
 
-    def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
+    def count_glyph_votes(
+        self,
+        glyph: Glyph,
+        votes: Sequence[CountedVote],
+        ambiguous: bool = False,
+        acceptance: Acceptance | None = None,
+    ) -> bool:
         self.count_writes += 1
-        return super().count_glyph_votes(glyph, votes, ambiguous)
+        return super().count_glyph_votes(glyph, votes, ambiguous, acceptance)
 
 
 def test_a_batchs_votes_for_one_glyph_count_in_one_write_in_stream_order() -> None:

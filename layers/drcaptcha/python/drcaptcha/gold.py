@@ -20,8 +20,10 @@ record, written only once both are done. The record is the lasting proof that a 
   the source's map; its record is written once both hold;
 - in neither: new.
 An id leaves a map at that item's next update once its record exists, so a map holds only the readings of its
-item's last batches. Each update is conditioned on the item as read (the glyph's reading count; the ids being
-absent from the source's map), so a stale read or a racing delivery writes nothing and is read again.
+item's last batches. A source's map also holds `acc:<glyph id>` for each acceptance it was credited for
+(labelling.py); those go the same way, once the acceptance's audit record exists. Each update is conditioned
+on the item as read (the glyph's reading count; the ids being absent from the source's map), so a stale read or
+a racing delivery writes nothing and is read again.
 
 Selection (selection.py) never scores a `MISREAD` glyph, and scores a grouped class's glyph only once people
 have read it right. Why these thresholds: an honest reader slips on about 5% of the glyphs that they read
@@ -38,7 +40,15 @@ from drcaptcha import lookalikes
 from drcaptcha.errors import ServiceUnavailable
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import GOLD, GOLD_STATES, MISREAD, READ_RIGHT
-from drcaptcha.store.glyphs import Counted, Glyph, GlyphVoteStore, GoldReading, KeptVote
+from drcaptcha.store.glyphs import (
+    Counted,
+    Glyph,
+    GlyphVoteStore,
+    GoldReading,
+    KeptVote,
+    acceptance_credit_id,
+    is_acceptance_credit,
+)
 
 MIN_READINGS: Final = 5
 MIN_READING_RATE: Final = 0.8
@@ -125,15 +135,21 @@ def _read_batch(
     readings: Sequence[GoldReading], records: GlyphVoteStore
 ) -> tuple[dict[str, Glyph], dict[str, dict[str, str] | None], set[str]]:
     """The batch's known glyphs, its readers' pending credits, and which of the readings, and of the ids in those
-    maps, are on record: three BatchGetItem calls."""
+    maps, are proven: three BatchGetItem calls, and a fourth when a reader's map holds acceptance credits (their
+    proof is the acceptance's audit record; labelling.py gives them, and they go here, with the readings')."""
     glyphs = records.read_glyphs({reading.glyph_id for reading in readings})
     pending = records.gold_pending_of({reading.source for reading in readings})
+    credits = [(glyph_id, pending_id) for ids in pending.values() for pending_id, glyph_id in (ids or {}).items()]
     kept = records.kept_vote_ids(
         [(reading.glyph_id, reading.vote_id) for reading in readings]
         + [(glyph.glyph_id, vote_id) for glyph in glyphs.values() for vote_id in glyph.gold_pending]
-        + [(glyph_id, vote_id) for credits in pending.values() for vote_id, glyph_id in (credits or {}).items()]
+        + [(glyph_id, pending_id) for glyph_id, pending_id in credits if not is_acceptance_credit(pending_id)]
     )
-    return glyphs, pending, kept
+    # Eventually consistent: a record missed now only keeps its id a batch longer.
+    accepted = records.accepted_glyphs(
+        {glyph_id for glyph_id, pending_id in credits if is_acceptance_credit(pending_id)}
+    )
+    return glyphs, pending, kept | {acceptance_credit_id(glyph_id) for glyph_id in accepted}
 
 
 def _in_stream_order(votes: Sequence[VoteRecord], results: Mapping[str, ReadingResult]) -> list[ReadingResult]:

@@ -11,11 +11,18 @@ missing is counted.
 The votes of one glyph are replayed in their stream order against its state (`plan_count`), exactly as if they
 had come one by one: the model's vote joins after the glyph's first counted human vote; the glyph becomes
 ambiguous, or is accepted, at the vote that makes the rule say so; and the votes after an acceptance are late.
-An acceptance is a second transaction, conditional on the glyph being still open: it labels the glyph, writes
-the audit record with the counted votes, and adds each voter's agreement or disagreement to its track record
-(the online reliability model). Settling is idempotent, so it also runs when a redelivery counts nothing: a
-crash between the two writes is repaired by the retry. Every vote, counted or late, is also kept in the Votes
-table for the record (`keep_votes`), written after its count and again on a redelivery.
+
+An acceptance is three steps, none of them a transaction (docs/DESIGN.md, "The acceptance without a
+transaction"): the update that counts the votes also labels the glyph, conditioned on it being open and unchanged
+(the claim: one delivery only gets it); then each human voter's agreement or disagreement is added to its track
+record (the online reliability model) by an update conditioned on `acc:<glyph id>` being absent from its
+`gold_pending`, and adding it there (the credit: once per voter, whatever is redelivered); then the audit record
+with the counted votes is written, last: it proves the acceptance finished. A crash anywhere before the record is
+finished by the next delivery of any vote for the glyph (Kinesis redelivers the failed batch): it finds the glyph
+crowd-labelled and its audit record missing, and credits and records from the glyph's map of counted votes.
+A glyph with nothing new is settled as it stands, which claims an acceptance that a crash left uncounted. Every
+vote, counted or late, is also kept in the Votes table for the record (`keep_votes`), written after its count
+and again on a redelivery.
 
 A glyph's votes fail together, and alone: a throttled update fails that glyph's records, which the handler
 reports in `batchItemFailures`, and the other glyphs of the batch are counted. Gold readings are counted per
@@ -27,8 +34,8 @@ The writes themselves are drcaptcha/store/glyphs.py's; this module decides what 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
@@ -42,9 +49,17 @@ from drcaptcha.ensembles import LoadedEnsemble
 from drcaptcha.errors import DrCaptchaError, NotFound, ServiceUnavailable
 from drcaptcha.glyphs import GlyphRef, GlyphStore
 from drcaptcha.models.stream import VoteRecord
-from drcaptcha.models.tables.glyphs import UNLABELLED
+from drcaptcha.models.tables.glyphs import CROWD, UNLABELLED
 from drcaptcha.serving import serving_cache
-from drcaptcha.store.glyphs import Acceptance, Counted, CountedVote, Glyph, GlyphVoteStore, KeptVote
+from drcaptcha.store.glyphs import (
+    Acceptance,
+    Counted,
+    CountedVote,
+    Glyph,
+    GlyphVoteStore,
+    KeptVote,
+    acceptance_credit_id,
+)
 
 logger = Logger(child=True)
 
@@ -267,9 +282,9 @@ def record_votes(
     crowd = [votes[position] for group in by_glyph.values() for position in group]
     # Read before anything is written: every vote of the batch is weighed by its source's track record as the
     # batch found it (a gold reading or an acceptance in the batch counts from the next batch on).
-    reads: tuple[dict[str, float], dict[str, Glyph]] | Exception
+    reads: tuple[dict[str, float], dict[str, Glyph], set[str]] | Exception
     try:
-        reads = (vote_weights(crowd, records), records.read_glyphs(by_glyph)) if crowd else ({}, {})
+        reads = _read_crowd_batch(crowd, by_glyph, records) if crowd else ({}, {}, set())
     except Exception as error:  # without the batch's reads, no glyph can be counted
         reads = error
     gold_positions = [position for position, vote in enumerate(votes) if vote.gold is not None]
@@ -284,8 +299,22 @@ def record_votes(
     if isinstance(reads, Exception):
         results |= {position: reads for group in by_glyph.values() for position in group}
     elif by_glyph:
-        results |= _record_crowd_votes(votes, by_glyph, *reads, now, records)
+        weights, glyphs, unfinished = reads
+        results |= _record_crowd_votes(votes, by_glyph, weights, glyphs, unfinished, now, records)
     return [results[position] for position in range(len(votes))]
+
+
+def _read_crowd_batch(
+    crowd: Sequence[VoteRecord], glyph_ids: Collection[str], records: GlyphVoteStore
+) -> tuple[dict[str, float], dict[str, Glyph], set[str]]:
+    """The batch's weights and glyphs, and which of its crowd-labelled glyphs have no audit record (an acceptance
+    that a crash interrupted): two BatchGetItem calls, and a consistent third only when a vote came for a
+    crowd-labelled glyph (late, or the redelivery of a batch that accepted)."""
+    weights = vote_weights(crowd, records)
+    glyphs = records.read_glyphs(glyph_ids)
+    labelled = {glyph_id for glyph_id, glyph in glyphs.items() if glyph.state == CROWD}
+    unfinished = labelled - records.accepted_glyphs(labelled, consistent=True) if labelled else set()
+    return weights, glyphs, unfinished
 
 
 def _record_crowd_votes(
@@ -293,17 +322,20 @@ def _record_crowd_votes(
     by_glyph: Mapping[str, list[int]],
     weights: Mapping[str, float],
     glyphs: Mapping[str, Glyph],
+    unfinished: Collection[str],
     now: float,
     records: GlyphVoteStore,
 ) -> dict[int, VoteOrFailure]:
     """The votes for unlabelled glyphs (positions in `votes`, by glyph), with the batch's reads: counted a glyph at
-    a time, kept on record in one go."""
+    a time, kept on record in one go. `unfinished`: the crowd-labelled glyphs whose acceptance is to be finished."""
     results: dict[int, VoteOrFailure] = {}
     kept: list[KeptVote] = []
     kept_positions: list[int] = []
     for glyph_id, group in by_glyph.items():
         try:
-            counted, to_keep = _record_glyph(glyphs.get(glyph_id), [votes[p] for p in group], weights, now, records)
+            counted, to_keep = _record_glyph(
+                glyphs.get(glyph_id), [votes[p] for p in group], weights, now, records, glyph_id in unfinished
+            )
         except Exception as error:  # one glyph's failure must not fail the others
             logger.warning("could not count a glyph's votes", extra={"glyph_id": glyph_id, "error": repr(error)})
             results |= dict.fromkeys(group, error)
@@ -331,28 +363,41 @@ _MAX_COUNT_ATTEMPTS: Final = 3
 
 
 def _record_glyph(
-    glyph: Glyph | None, votes: Sequence[VoteRecord], weights: Mapping[str, float], now: float, records: GlyphVoteStore
+    glyph: Glyph | None,
+    votes: Sequence[VoteRecord],
+    weights: Mapping[str, float],
+    now: float,
+    records: GlyphVoteStore,
+    unfinished: bool = False,
 ) -> tuple[list[VoteResult], list[KeptVote]]:
-    """Count one glyph's votes of the batch in one conditional update and settle the glyph: a result per vote,
-    and the records to keep."""
+    """Count one glyph's votes of the batch in one conditional update (which claims the acceptance, if they make
+    one), and settle the glyph: a result per vote, and the records to keep. `unfinished`: the glyph was read
+    crowd-labelled without its audit record, so its acceptance is finished here."""
     glyph_id = votes[0].glyph_id
+    acceptance: Acceptance | None = None
     for _attempt in range(_MAX_COUNT_ATTEMPTS):
         if glyph is None:
             raise NotFound(f"votes for an unknown glyph {glyph_id}")
         plan = plan_count(glyph, votes, weights, lambda: model_vote(glyph_id, now))
-        if not plan.new or records.count_glyph_votes(
-            glyph, plan.new, ambiguous=plan.ambiguous and plan.accepted is None
-        ):
+        acceptance = None if plan.accepted is None else _acceptance(glyph_id, plan.accepted, now)
+        if not plan.new and acceptance is None:
             break
-        glyph = records.glyph(glyph_id)  # counted meanwhile by another delivery: count only what is missing
+        ambiguous = plan.ambiguous and acceptance is None
+        if records.count_glyph_votes(glyph, plan.new, ambiguous=ambiguous, acceptance=acceptance):
+            break
+        glyph = records.glyph(glyph_id)  # counted or claimed meanwhile by another delivery: only what is missing
     else:
         raise ServiceUnavailable(f"glyph {glyph_id} kept changing while its votes were counted; try again")
-    if plan.accepted is not None:
-        _accept(glyph_id, plan.accepted, plan.counted, now, records)
+    if acceptance is not None:
+        finish_acceptance(acceptance, plan.counted, records)
+        logger.info("glyph accepted", extra={"glyph_id": glyph_id, "label": acceptance.label})
+    elif unfinished and glyph.state == CROWD:
+        finish_acceptance(_acceptance_of(glyph, now), glyph.counted, records)
+        logger.info("interrupted acceptance finished", extra={"glyph_id": glyph_id, "label": glyph.label})
     elif plan.ambiguous and glyph.state == UNLABELLED and (plan.new or records.mark_ambiguous(glyph_id)):
         # (the count's own update marked it; with nothing new, the glyph is marked as it stands)
         logger.info("glyph ambiguous", extra={"glyph_id": glyph_id})
-    label = plan.accepted.label if plan.accepted is not None else glyph.label
+    label = acceptance.label if acceptance is not None else glyph.label
     results = []
     for vote, outcome in zip(votes, plan.outcomes, strict=True):
         shown = label if outcome in (VoteOutcome.ACCEPTED, VoteOutcome.LATE, VoteOutcome.DUPLICATE) else None
@@ -364,23 +409,59 @@ def _record_glyph(
     return results, plan.kept
 
 
-def _accept(
-    glyph_id: str, decision: consensus.Decision, votes: Sequence[CountedVote], now: float, records: GlyphVoteStore
-) -> None:
-    """Label the glyph, write its audit record and update its voters' track records, all or nothing."""
+def _acceptance(glyph_id: str, decision: consensus.Decision, now: float) -> Acceptance:
     label = decision.label
     if label is None:  # pragma: no cover - an accepted decision always names its label
         raise ValueError("an accepted decision without a label")
-    acceptance = Acceptance(
+    return Acceptance(
         glyph_id,
         label=label,
         accepted_at=now,
         leader_weight=round(decision.leader_weight, _WEIGHT_DECIMALS),
         runner_up_weight=round(decision.runner_up_weight, _WEIGHT_DECIMALS),
     )
-    if not records.accept(acceptance, votes, agreement_counts(votes, label)):
-        return  # labelled meanwhile, by an earlier delivery of the same votes
-    logger.info("glyph accepted", extra={"glyph_id": glyph_id, "label": label, "votes": len(votes)})
+
+
+def _acceptance_of(glyph: Glyph, now: float) -> Acceptance:
+    """The acceptance that a crowd-labelled glyph's claim made, rebuilt from the glyph: its tallies no longer
+    change, so the rule gives the same figures, and the claim kept its time."""
+    decision = consensus.decide(glyph.tallies, glyph.unreadable)
+    label = glyph.label if glyph.label is not None else decision.label
+    return replace(
+        _acceptance(glyph.glyph_id, replace(decision, label=label), now), accepted_at=glyph.accepted_at or now
+    )
+
+
+def finish_acceptance(acceptance: Acceptance, votes: Sequence[CountedVote], records: GlyphVoteStore) -> None:
+    """After the claim: credit each human voter once, then write the audit record, which proves it all done.
+    Run again after a crash at any point, it credits only the voters not yet credited. The voters' pending maps
+    are read first (one BatchGetItem, eventually consistent): a credit found there costs no write, and a write
+    refused for a stale read (a refused conditional write is billed as a write) is rare."""
+    counts = agreement_counts(votes, acceptance.label)
+    pending = records.gold_pending_of(counts) if counts else {}
+    for source, (agreed, disagreed) in counts.items():
+        _credit_voter(source, pending[source], acceptance, agreed, disagreed, records)
+    records.keep_acceptance(acceptance, votes)
+
+
+def _credit_voter(
+    source: str,
+    pending: Mapping[str, str] | None,
+    acceptance: Acceptance,
+    agreed: int,
+    disagreed: int,
+    records: GlyphVoteStore,
+) -> None:
+    """One conditional update, unless the source's pending map (as read) shows the credit given; refused, the map
+    is read again, consistently, to tell whether it was given meanwhile or the read was stale."""
+    credit_id = acceptance_credit_id(acceptance.glyph_id)
+    for _attempt in range(_MAX_COUNT_ATTEMPTS):
+        if pending is not None and credit_id in pending:
+            return  # credited at an earlier delivery
+        if records.credit_acceptance(source, pending, acceptance, agreed, disagreed):
+            return
+        pending = records.gold_pending_of([source], consistent=True)[source]
+    raise ServiceUnavailable(f"source {source} kept changing while it was credited for {acceptance.glyph_id}")
 
 
 def agreement_counts(votes: Iterable[CountedVote], label: int) -> dict[str, tuple[int, int]]:

@@ -2,19 +2,22 @@
 
 - `count_glyph_votes`: ONE conditional update counts a batch's new votes for one glyph: it adds them to the
   glyph's tallies and to its map of counted vote ids, conditioned on the glyph being open and unchanged since it
-  was read (its `votes` count is the version), so a redelivered vote, already in the map, is never counted again;
+  was read (its `votes` count is the version), so a redelivered vote, already in the map, is never counted again.
+  When the votes accept a label, the same update labels the glyph: that is the acceptance's claim;
 - `keep_votes`: the Votes table's record of each vote (counted or late), in BatchWriteItem calls: plain puts of
   the same content, so writing a record twice changes nothing, and exactly once rests on the glyph's map alone;
-- `accept`: ONE transaction, conditional on the glyph still being open, labels it, writes the audit record and
-  adds each voter's agreement or disagreement to its track record;
+- `credit_acceptance`: ONE conditional update adds a voter's agreements or disagreements with an accepted label
+  to its track record and `acc:<glyph id>` to its `gold_pending`, conditioned on that id being absent;
+  `keep_acceptance`: the acceptance's audit record, written once every voter is credited (labelling.py);
 - `count_gold_readings`: ONE conditional update adds a batch's new gold readings (votes on a known glyph shown
   unscored) to the glyph's reading counts and its state, and their ids to its `gold_pending`;
   `credit_gold_readings`: ONE conditional update adds a source's readings of the batch to its track record and
   their ids to its `gold_pending` (gold.py decides what they mean, and when an id may go);
 - `mark_ambiguous`: a single conditional write;
-- `read_glyphs`, `track_records`, `gold_pending_of`, `kept_vote_ids`: one BatchGetItem each, for a batch's
-  glyphs, its sources' track records, its gold readers' pending credits, and which votes have their record.
-Each failed condition comes back as an outcome, never as an exception.
+- `read_glyphs`, `track_records`, `gold_pending_of`, `kept_vote_ids`, `accepted_glyphs`: one BatchGetItem each,
+  for a batch's glyphs, its sources' track records, its sources' pending credits, which votes have their record,
+  and which acceptances have theirs.
+Each failed condition comes back as an outcome, never as an exception. No write here is a transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from drcaptcha.config import get_settings
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.models.tables.glyphs import AMBIGUOUS, CROWD, GOLD_STATES, UNLABELLED, GlyphItem
 from drcaptcha.models.tables.votes import AcceptanceItem, SourceItem, VoteItem, audited
-from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
+from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan
 
 if TYPE_CHECKING:
     from pynamodb.expressions.condition import Condition
@@ -40,9 +43,17 @@ if TYPE_CHECKING:
 CROWD_LABEL_SOURCE: Final = "crowd"
 # The states in which votes still count; a glyph leaves them only by being labelled.
 OPEN_STATES: Final = (UNLABELLED, AMBIGUOUS)
-# DynamoDB takes at most 100 items a transaction; the acceptance uses two for the glyph and its audit record.
-MAX_SOURCES_PER_ACCEPTANCE: Final = 98
-_FIRST_ITEM: Final = 0  # accept's first item: the glyph
+# How an acceptance's credit is named in a source's `gold_pending` map, next to its gold readings' vote ids.
+ACCEPTANCE_CREDIT_PREFIX: Final = "acc:"
+
+
+def acceptance_credit_id(glyph_id: str) -> str:
+    """The id under which a source's credit for the acceptance of `glyph_id` waits in its `gold_pending`."""
+    return f"{ACCEPTANCE_CREDIT_PREFIX}{glyph_id}"
+
+
+def is_acceptance_credit(pending_id: str) -> bool:
+    return pending_id.startswith(ACCEPTANCE_CREDIT_PREFIX)
 
 
 class Counted(Enum):
@@ -65,6 +76,7 @@ class Glyph:
     votes: int = 0  # how many votes are counted: the version `count_glyph_votes` is conditioned on
     counted: tuple[CountedVote, ...] = ()
     gold_pending: Mapping[str, float] = field(default_factory=dict)  # readings counted here, not seen on record
+    accepted_at: float | None = None  # when its crowd label was accepted (what its audit record says)
 
     @property
     def is_open(self) -> bool:
@@ -102,7 +114,8 @@ class KeptVote:
 
 @dataclass(frozen=True)
 class Acceptance:
-    """A crowd label, with the rule's figures: what `accept` writes."""
+    """A crowd label, with the rule's figures: what the claim (`count_glyph_votes`) and the audit record
+    (`keep_acceptance`) write."""
 
     glyph_id: str
     label: int
@@ -174,28 +187,57 @@ class GlyphVoteStore:
             for item in VoteItem.batch_get(unique, consistent_read=True, attributes_to_get=["glyph_id", "vote_id"])
         }
 
+    def accepted_glyphs(self, glyph_ids: Collection[str], consistent: bool = False) -> set[str]:
+        """The ids among `glyph_ids` whose acceptance has its audit record: one BatchGetItem a hundred ids. An
+        eventually consistent read may miss a record just written, never find one that is not there."""
+        unique = sorted(set(glyph_ids))
+        if not unique:
+            return set()
+        return {
+            item.glyph_id
+            for item in AcceptanceItem.batch_get(unique, consistent_read=consistent, attributes_to_get=["glyph_id"])
+        }
+
     # --- writes -----------------------------------------------------------------------------------------------
-    def count_glyph_votes(self, glyph: Glyph, votes: Sequence[CountedVote], ambiguous: bool = False) -> bool:
+    def count_glyph_votes(
+        self,
+        glyph: Glyph,
+        votes: Sequence[CountedVote],
+        ambiguous: bool = False,
+        acceptance: Acceptance | None = None,
+    ) -> bool:
         """Count `votes` (none of them in `glyph.counted`) for the glyph as it was read: its tallies, its map of
         counted votes and its vote count become the read ones plus these, and its state becomes ambiguous if
-        `ambiguous`, in ONE conditional update. False, and nothing written, if the glyph is closed or changed
-        since it was read (another delivery counted votes meanwhile): read it again, and count what is missing.
+        `ambiguous`, or crowd-labelled with `acceptance` (the acceptance's claim; `votes` may then be empty), in
+        ONE conditional update. False, and nothing written, if the glyph is closed or changed since it was read
+        (another delivery counted votes, or claimed it, meanwhile): read it again, and count what is missing.
         """
-        tallies = dict(glyph.tallies)
-        unreadable = glyph.unreadable
-        for vote in votes:
-            if vote.label is None:
-                unreadable += vote.weight
-            else:
-                tallies[vote.label] = tallies.get(vote.label, 0.0) + vote.weight
-        actions: list[Action] = [
-            GlyphItem.tallies.set({str(label): weight for label, weight in tallies.items()}),
-            GlyphItem.unreadable.set(unreadable),
-            GlyphItem.counted.set({vote.vote_id: _counted_entry(vote) for vote in (*glyph.counted, *votes)}),
-            GlyphItem.votes.set(glyph.votes + len(votes)),
-        ]
-        if ambiguous and glyph.state == UNLABELLED:
+        actions: list[Action] = []
+        if votes:
+            tallies = dict(glyph.tallies)
+            unreadable = glyph.unreadable
+            for vote in votes:
+                if vote.label is None:
+                    unreadable += vote.weight
+                else:
+                    tallies[vote.label] = tallies.get(vote.label, 0.0) + vote.weight
+            actions += [
+                GlyphItem.tallies.set({str(label): weight for label, weight in tallies.items()}),
+                GlyphItem.unreadable.set(unreadable),
+                GlyphItem.counted.set({vote.vote_id: _counted_entry(vote) for vote in (*glyph.counted, *votes)}),
+                GlyphItem.votes.set(glyph.votes + len(votes)),
+            ]
+        if acceptance is not None:
+            actions += [
+                GlyphItem.state.set(CROWD),
+                GlyphItem.label.set(acceptance.label),
+                GlyphItem.label_source.set(CROWD_LABEL_SOURCE),
+                GlyphItem.accepted_at.set(acceptance.accepted_at),
+            ]
+        elif ambiguous and glyph.state == UNLABELLED:
             actions.append(GlyphItem.state.set(AMBIGUOUS))
+        if not actions:
+            raise ValueError(f"nothing to write to glyph {glyph.glyph_id}")
         unchanged = GlyphItem.votes == glyph.votes
         if glyph.votes == 0:
             unchanged = unchanged | GlyphItem.votes.does_not_exist()
@@ -259,66 +301,36 @@ class GlyphVoteStore:
         and their ids to its `gold_pending`, and drop `settled` ids from it, in ONE conditional update: False,
         and nothing written, if one of them was credited meanwhile, or the map is not as read (read again)."""
         agreed = sum(reading.right for reading in new)
-        actions: list[Action] = [
-            SourceItem.agreements.add(agreed),
-            SourceItem.disagreements.add(len(new) - agreed),
-            SourceItem.updated_at.set(max(reading.ts for reading in new)),
-        ]
-        if pending is None:
-            actions.append(SourceItem.gold_pending.set({reading.vote_id: reading.glyph_id for reading in new}))
-            condition: Condition = SourceItem.gold_pending.does_not_exist()
-        else:
-            actions += [_source_pending(reading.vote_id).set(reading.glyph_id) for reading in new]
-            actions += [_source_pending(vote_id).remove() for vote_id in settled if vote_id in pending]
-            condition = SourceItem.gold_pending.exists()
-            for reading in new:
-                condition &= _source_pending(reading.vote_id).does_not_exist()
-        try:
-            with conditional_write():
-                SourceItem(source).update(actions=actions, condition=condition)
-        except ConditionFailed:
-            return False
-        return True
+        return _credit(
+            source,
+            pending,
+            {reading.vote_id: reading.glyph_id for reading in new},
+            (agreed, len(new) - agreed),
+            max(reading.ts for reading in new),
+            settled,
+        )
 
-    def accept(
-        self, acceptance: Acceptance, votes: Iterable[CountedVote], track_records: Mapping[str, tuple[int, int]]
+    def credit_acceptance(
+        self, source: str, pending: Mapping[str, str] | None, acceptance: Acceptance, agreed: int, disagreed: int
     ) -> bool:
-        """Label the glyph, write its audit record and update its voters' track records, all or nothing; False if
-        the glyph was labelled meanwhile (nothing was written)."""
-        audit = AcceptanceItem(
+        """Add a voter's agreements and disagreements with an accepted label to its track record, and
+        `acc:<glyph id>` to its `gold_pending` (`pending`: the map as read, or believed to be; None: the source
+        has none), in ONE conditional update: False, and nothing written, if that id is there already (credited
+        at an earlier delivery) or the map is not as believed (read it, and try again)."""
+        credit = {acceptance_credit_id(acceptance.glyph_id): acceptance.glyph_id}
+        return _credit(source, pending, credit, (agreed, disagreed), acceptance.accepted_at, settled=())
+
+    def keep_acceptance(self, acceptance: Acceptance, votes: Iterable[CountedVote]) -> None:
+        """The acceptance's audit record, with the votes counted for it: a plain put, so writing it again (the
+        same content, from the glyph item) changes nothing. Its existence proves every voter credited."""
+        AcceptanceItem(
             acceptance.glyph_id,
             label=acceptance.label,
             accepted_at=acceptance.accepted_at,
             leader_weight=acceptance.leader_weight,
             runner_up_weight=acceptance.runner_up_weight,
             votes=[audited(vote.vote_id, vote.source, vote.label, vote.weight) for vote in votes],
-        )
-        try:
-            with transaction() as writes:
-                writes.update(
-                    GlyphItem(acceptance.glyph_id),
-                    actions=[
-                        GlyphItem.state.set(CROWD),
-                        GlyphItem.label.set(acceptance.label),
-                        GlyphItem.label_source.set(CROWD_LABEL_SOURCE),
-                    ],
-                    condition=GlyphItem.state.is_in(*OPEN_STATES),
-                )
-                writes.save(audit, condition=AcceptanceItem.glyph_id.does_not_exist())
-                for source, (agreed, disagreed) in list(track_records.items())[:MAX_SOURCES_PER_ACCEPTANCE]:
-                    writes.update(
-                        SourceItem(source),
-                        actions=[
-                            SourceItem.agreements.add(agreed),
-                            SourceItem.disagreements.add(disagreed),
-                            SourceItem.updated_at.set(acceptance.accepted_at),
-                        ],
-                    )
-        except ConditionFailed as failed:
-            if not failed.at(_FIRST_ITEM):
-                raise
-            return False
-        return True
+        ).save()
 
     def mark_ambiguous(self, glyph_id: str) -> bool:
         """Mark an unlabelled glyph ambiguous; False if it was settled meanwhile."""
@@ -330,6 +342,40 @@ class GlyphVoteStore:
         except ConditionFailed:
             return False
         return True
+
+
+def _credit(
+    source: str,
+    pending: Mapping[str, str] | None,
+    credits: Mapping[str, str],
+    counts: tuple[int, int],
+    at: float,
+    settled: Collection[str],
+) -> bool:
+    """Add `counts` (agreements, disagreements) to a source's track record and `credits` (pending id to the glyph
+    id of its proof) to its `gold_pending`, dropping the `settled` ids that `pending` holds, in ONE update
+    conditioned on the map being as `pending` says (absent, or present) and on none of the new ids being in it."""
+    agreed, disagreed = counts
+    actions: list[Action] = [
+        SourceItem.agreements.add(agreed),
+        SourceItem.disagreements.add(disagreed),
+        SourceItem.updated_at.set(at),
+    ]
+    if pending is None:
+        actions.append(SourceItem.gold_pending.set(dict(credits)))
+        condition: Condition = SourceItem.gold_pending.does_not_exist()
+    else:
+        actions += [_source_pending(pending_id).set(glyph_id) for pending_id, glyph_id in credits.items()]
+        actions += [_source_pending(pending_id).remove() for pending_id in settled if pending_id in pending]
+        condition = SourceItem.gold_pending.exists()
+        for pending_id in credits:
+            condition &= _source_pending(pending_id).does_not_exist()
+    try:
+        with conditional_write():
+            SourceItem(source).update(actions=actions, condition=condition)
+    except ConditionFailed:
+        return False
+    return True
 
 
 def _source_pending(vote_id: str) -> Path:
@@ -380,4 +426,5 @@ def _glyph(item: GlyphItem) -> Glyph:
         gold_pending={
             k: float(v) for k, v in (item.gold_pending.attribute_values if item.gold_pending else {}).items()
         },
+        accepted_at=None if item.accepted_at is None else float(item.accepted_at),
     )

@@ -57,6 +57,9 @@ class GlyphItem(TableModel):
     shown = NumberAttribute(default=0)
     label = NumberAttribute(null=True)
     label_source = UnicodeAttribute(null=True)
+    # When a crowd label was accepted: set by the update that claims the acceptance, so that a redelivery that
+    # finishes an interrupted acceptance writes the audit record the claim would have (drcaptcha/labelling.py).
+    accepted_at = NumberAttribute(null=True)
     tallies = MapAttribute[str, float](default=dict)
     # The summed weight of counted votes whose answer named no class, and the number of counted votes.
     unreadable = NumberAttribute(default=0)

@@ -70,9 +70,10 @@ class AcceptanceItem(TableModel):
 
 class SourceItem(TableModel):
     """A source's agreements and disagreements with accepted labels and gold readings: the online reliability
-    model's counts. `gold_pending` maps the id of each gold reading credited here whose Votes record was not yet
-    seen to its glyph's id (the record's key): a redelivered reading found there is not credited again
-    (drcaptcha/gold.py)."""
+    model's counts. `gold_pending` holds the credits given here whose proof was not yet seen, each mapped to its
+    glyph's id: a gold reading's vote id (its proof: its Votes record, drcaptcha/gold.py), and `acc:<glyph id>`
+    for an acceptance (its proof: the audit record, drcaptcha/labelling.py). A redelivery that finds its id
+    there does not credit it again; an id goes at the source's next gold credit once its proof exists."""
 
     table_setting: ClassVar[str] = "sources_table"
 
