@@ -10,15 +10,20 @@ import numpy as np
 
 from bench.bench_people import (
     MAX_SCORED,
+    MISREAD_ONLY,
+    PRIVATE_POOL,
+    PUBLIC_POOL,
     Figures,
     Parts,
     Rule,
     choose,
     human_error_rate,
     network_errors,
+    private_pool_rows,
     real_pass_rates,
     rho_rows,
     simulate,
+    simulate_measured,
 )
 from bench.bench_readings import Reading
 from drcaptcha import charset
@@ -121,3 +126,39 @@ def test_rho_is_checked_against_the_real_readers_errors_on_the_glyphs_the_ensemb
     ratios = [row[-1] for row in simulated]
     assert [row[0] for row in simulated] == [f"simulated people, rho = {rho}" for rho in (0.0, 0.5, 0.9)]
     assert ratios[0] < 1.5 < ratios[1] < ratios[2]
+
+
+def test_a_private_pool_scores_the_glyphs_the_transfer_bot_never_trained_on(tmp_path: Path) -> None:
+    # Given measured readings where the transfer bot reads every training glyph right (it trained on them) and
+    # every test glyph wrong (it never saw them), and the ensemble misreads the same 200 glyphs of each part
+    seven, one = charset.class_of("7"), charset.class_of("1")
+    right = np.linspace(0.0, 1.0, 2_000)
+    misread = right < 0.1
+    readings = tmp_path / "glyph-readings.npz"
+    transfer_top = {"train": np.full(2_000, seven), "test": np.full(2_000, one)}
+    np.savez(
+        readings,
+        **{f"{part}_labels": np.full(2_000, seven) for part in transfer_top},
+        **{f"{part}_ensemble_right": right for part in transfer_top},
+        **{f"{part}_ensemble_top": np.where(misread, one, seven) for part in transfer_top},
+        **{f"{part}_transfer_top": top for part, top in transfer_top.items()},
+    )
+    rule = Rule(MIN_KNOWN_GLYPHS, SCORED_WRONG_ALLOWED)
+
+    # When the default rule is played on each pool (the same seed, so the same people)
+    def run(pool: str) -> Figures:
+        return simulate_measured(rule, 0.5, Parts(), 0.1, 2_000, 15, readings, MISREAD_ONLY, pool=pool)
+
+    public, private = run(PUBLIC_POOL), run(PRIVATE_POOL)
+
+    # Then only the transfer bot moves: it passes the public pool (all but what the warp takes) and fails the
+    # private one
+    assert public.first_try == private.first_try
+    assert public.ensemble_bot == private.ensemble_bot == 0.0
+    assert public.transfer_bot > 0.9
+    assert private.transfer_bot == 0.0
+    # And the table gives each rule at rho 0.5 and 0.9, marking the rules that meet every goal
+    rows = private_pool_rows([rule], 0.1, 2_000, 15, MISREAD_ONLY, readings)
+    assert [row[3] for row in rows] == [0.5, 0.9]
+    assert rows[0][:3] == [rule.scored, rule.tolerance, 5 - rule.scored]
+    assert rows[0][-1] == ("yes" if private.meets() else "")
