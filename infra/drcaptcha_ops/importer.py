@@ -96,12 +96,14 @@ def import_emnist(
     replace: bool = False,
     store: GlyphStore | None = None,
     progress: bool = True,
+    labels_public: bool = True,
 ) -> ImportReport:
     """Import the EMNIST source at `source`: validate all of it, write its shards, then the manifest.
 
     The same import again (same files, seed and limit) is recognised from the files' digests, before anything
-    is parsed, and changes nothing. A different one over an existing import is refused unless `replace`, which
-    first removes the old glyphs, their truth and their glyph items.
+    is parsed, and changes nothing but, when it differs, whether its labels are public (`labels_public`: False
+    for a source that was never published; challenges then score more glyphs). A different one over an existing
+    import is refused unless `replace`, which first removes the old glyphs, their truth and their glyph items.
     """
     started = time.perf_counter()
     located = identify_source(source)
@@ -109,9 +111,12 @@ def import_emnist(
     import_id = located.import_id(seed, limit)
     existing = stored_import(store, import_id, replace)
     if existing is not None and existing.import_id == import_id:
+        if existing.labels_public != labels_public:
+            existing = existing.model_copy(update={"labels_public": labels_public})
+            store.write_manifest(existing)
         return ImportReport(existing, None, True, None, time.perf_counter() - started)
     split = read_split(located, seed=seed, limit=limit)
-    return write_import(store, split, existing, progress, started)
+    return write_import(store, split, existing, progress, started, labels_public)
 
 
 def import_split(
@@ -138,15 +143,20 @@ def stored_import(store: GlyphStore, import_id: str, replace: bool) -> ImportMan
 
 
 def write_import(
-    store: GlyphStore, split: EmnistSplit, previous: ImportManifest | None, progress: bool, started: float
+    store: GlyphStore,
+    split: EmnistSplit,
+    previous: ImportManifest | None,
+    progress: bool,
+    started: float,
+    labels_public: bool = True,
 ) -> ImportReport:
     clear_glyphs(store, progress)
-    manifest = write_split(store, split, progress)
+    manifest = write_split(store, split, progress, labels_public)
     replaced = previous.import_id if previous else None
     return ImportReport(manifest, split, False, replaced, time.perf_counter() - started)
 
 
-def write_split(store: GlyphStore, split: EmnistSplit, progress: bool) -> ImportManifest:
+def write_split(store: GlyphStore, split: EmnistSplit, progress: bool, labels_public: bool = True) -> ImportManifest:
     """Every shard and labels file, then the manifest; on any failure, delete what was written."""
     parts = {TRAIN: split.train, "test": split.test}
     jobs = [(name, shard, data) for name, data in parts.items() for shard in range(shard_count(len(data)))]
@@ -169,6 +179,7 @@ def write_split(store: GlyphStore, split: EmnistSplit, progress: bool) -> Import
             seed=split.seed,
             created_at=time.time(),
             splits={name: split_info(data) for name, data in parts.items()},
+            labels_public=labels_public,
         )
         store.write_manifest(manifest)
     except BaseException:

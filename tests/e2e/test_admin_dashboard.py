@@ -242,6 +242,11 @@ def test_the_training_launcher_reports_the_api_outcome_and_label_progress_matche
     expect(page.locator("#progress-chart title")).to_contain_text(f"{stats.glyphs_unlabelled} still unlabelled")
     # And, with glyphs still unlabelled, no "nothing left to label" note
     expect(page.locator("#label-status")).to_be_hidden()
+    # And, the import being public EMNIST, a note that its scored glyphs can be learnt, and what to do about it
+    assert stats.labels_public is True and stats.scored_glyphs == 3
+    expect(page.locator("#pool-status")).to_be_visible()
+    expect(page.locator("#pool-status")).to_contain_text("Challenges score 3 glyphs")
+    expect(page.locator("#pool-status")).to_contain_text("drcaptcha import-emnist --private")
     assert errors_apart_from_status(browser_page, 409) == []
 
 

@@ -108,6 +108,38 @@ def test_a_challenge_mixes_three_scored_and_three_unlabelled_glyphs_and_reveals_
     assert b"tEXt" not in png and b"iTXt" not in png and b"zTXt" not in png and b"eXIf" not in png
 
 
+def test_an_import_whose_labels_are_private_scores_four_glyphs_and_still_forgives_one(stack: CaptchaStack) -> None:
+    # Given a site, and an import whose labels are public, as EMNIST's are
+    site = stack.create_site()
+    store = GlyphStore()
+    assert store.manifest().labels_public is True
+
+    def scored_per_challenge() -> set[int]:
+        items = [stack.challenge_item(get_challenge(site.site_key).body["challenge_id"]) for _ in range(4)]
+        return {sum(label != REMOVED for label in item.expected) for item in items}
+
+    public = scored_per_challenge()
+
+    # When the import is marked private (`import-emnist --private` on the same files), and the warm selector's
+    # manifest expires
+    store.write_manifest(store.manifest().model_copy(update={"labels_public": False}))
+    stack.clock.advance(get_settings().glyph_pool_refresh_seconds + 1)
+    private = scored_per_challenge()
+
+    # Then a challenge scores 3 glyphs of a public import and 4 of a private one, and a visitor who misreads one
+    # of the 4 still passes, while two wrong fail
+    assert public == {3} and private == {4}
+    outcomes = []
+    for wrong in (1, 2):
+        challenge_id = get_challenge(site.site_key).body["challenge_id"]
+        item = stack.challenge_item(challenge_id)
+        typed = list(stack.right_answer(challenge_id))
+        for position in [position for position, label in enumerate(item.expected) if label != REMOVED][:wrong]:
+            typed[position] = next(c for c in "0AX" if not lookalikes.accepts(item.expected[position], c))
+        outcomes.append(post_answer(challenge_id, "".join(typed)).body["success"])
+    assert outcomes == [True, False]
+
+
 def test_the_scored_positions_move_between_challenges(stack: CaptchaStack) -> None:
     # Given a site
     site = stack.create_site()

@@ -226,3 +226,26 @@ def test_the_cli_imports_removes_labels_and_prints_stats_as_json(
     }
     assert cli.main(["stats"]) == 0
     assert "unlabelled" in capsys.readouterr().out
+
+
+def test_the_same_import_marked_private_changes_only_its_manifest(
+    emulator: Emulator, emnist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an import of EMNIST through the CLI: its labels are public
+    assert cli.main(["import-emnist", str(emnist_dir), "--limit", "600"]) == 0
+    assert "labels public" in capsys.readouterr().out
+    store = GlyphStore()
+    assert store.manifest().labels_public is True
+    before = stored_objects(store)
+
+    # When the same files are imported again with --private (a source whose labels were never published)
+    assert cli.main(["import-emnist", str(emnist_dir), "--limit", "600", "--private"]) == 0
+
+    # Then only the manifest changed: it now says the labels are private, and no shard was written again
+    assert "labels private: nothing to do" in capsys.readouterr().out
+    assert store.manifest().labels_public is False
+    after = stored_objects(store)
+    assert {key for key in after if after[key] != before.get(key)} == {MANIFEST_KEY}
+    # And importing it without --private marks it public again
+    assert cli.main(["import-emnist", str(emnist_dir), "--limit", "600"]) == 0
+    assert store.manifest().labels_public is True

@@ -337,7 +337,7 @@ def test_the_admin_stats_count_what_the_stores_hold_and_say_when_nothing_is_left
     glyphs.glyphs["train:00000:0001"].state = CROWD
 
     # When the stats are read
-    stats = admins.crowd_stats(loop.clock, glyphs=glyphs, challenges=loop.challenges)
+    stats = admins.crowd_stats(loop.clock, glyphs=glyphs, challenges=loop.challenges, manifest=lambda: None)
 
     # Then each count is the stores', and nothing is left to label
     assert (stats.challenges, stats.challenges_passed, stats.challenges_failed, stats.challenges_open) == (3, 1, 1, 1)
@@ -347,7 +347,11 @@ def test_the_admin_stats_count_what_the_stores_hold_and_say_when_nothing_is_left
 
     # And once a glyph is unlabelled again, there is something to label
     glyphs.add_glyph("train:00000:0002")
-    assert not admins.crowd_stats(loop.clock, glyphs=glyphs, challenges=loop.challenges).nothing_left_to_label
+    assert not admins.crowd_stats(
+        loop.clock, glyphs=glyphs, challenges=loop.challenges, manifest=lambda: None
+    ).nothing_left_to_label
+    # And before any import, nothing is said about the scored pool
+    assert stats.labels_public is None and stats.scored_glyphs is None
 
 
 def test_a_flood_of_made_up_site_keys_never_pushes_a_real_site_out_of_the_cache(loop: Loop) -> None:

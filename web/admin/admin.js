@@ -39,10 +39,11 @@ function signOut(message) {
   resetState();
   // Leave no presigned URL or data on the page once signed out.
   ["networks-table", "ensembles-table", "jobs-table"].forEach((id) => { byId(id).tBodies[0].textContent = ""; });
-  ["network-plots", "ensemble-members", "stats", "progress-chart", "label-status"].forEach((id) => {
+  ["network-plots", "ensemble-members", "stats", "progress-chart", "label-status", "pool-status"].forEach((id) => {
     byId(id).textContent = "";
   });
   byId("label-status").hidden = true;
+  byId("pool-status").hidden = true;
   showDashboard(false);
   showSignInError(message);
   byId("admin-key").value = "";

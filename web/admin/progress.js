@@ -63,10 +63,22 @@ function renderLabelStatus(stats) {
     : "";
 }
 
+// Scored glyphs whose labels are public (EMNIST's) can be learnt by any network trained on them: say so.
+function renderPoolStatus(stats) {
+  const poolStatus = byId("pool-status");
+  poolStatus.hidden = stats.labels_public !== true;
+  poolStatus.textContent = stats.labels_public === true
+    ? `The scored glyphs come from a public data set: a network trained on it reads many of them (about a ` +
+      `third of challenges passed, in our measurements). Challenges score ${stats.scored_glyphs} glyphs. ` +
+      "Import your own handwriting with `drcaptcha import-emnist --private` to score 4 that no one can train on."
+    : "";
+}
+
 export function loadStats() {
   return api("GET", "/admin/stats").then((stats) => {
     renderChart(stats);
     renderLabelStatus(stats);
+    renderPoolStatus(stats);
     renderFigures(stats);
   });
 }

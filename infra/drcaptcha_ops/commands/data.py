@@ -24,6 +24,12 @@ def register(subparsers: Any) -> None:
     importer.add_argument("--limit", type=positive_int, help="import a subset of this many images (for tests)")
     importer.add_argument("--seed", type=int, default=0, help="seed of the test draw and the shuffle (default 0)")
     importer.add_argument("--replace", action="store_true", help="replace a different import that is stored")
+    importer.add_argument(
+        "--private",
+        action="store_true",
+        help="the source's labels were never published (your own handwriting, not EMNIST): an attacker cannot "
+        "train on them, and challenges score 4 glyphs instead of 3",
+    )
     importer.set_defaults(run=run_import)
 
     remover = subparsers.add_parser("remove-labels", help="make N labelled training glyphs unlabelled")
@@ -37,15 +43,24 @@ def register(subparsers: Any) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    report = import_emnist(args.path, seed=args.seed, limit=args.limit, replace=args.replace)
+    report = import_emnist(
+        args.path, seed=args.seed, limit=args.limit, replace=args.replace, labels_public=not args.private
+    )
     manifest = report.manifest
     split = report.split
+    publicity = "public" if manifest.labels_public else "private"
     if report.already_imported or split is None:
-        print(f"import {manifest.import_id} is already stored (same files, seed and limit): nothing to do")
+        print(
+            f"import {manifest.import_id} is already stored (same files, seed and limit), labels {publicity}: "
+            "nothing to do"
+        )
         return 0
     if report.replaced_import_id:
         print(f"replaced import {report.replaced_import_id}")
-    print(f"imported {split.kind} from {split.source.path} (import {manifest.import_id}, seed {split.seed})")
+    print(
+        f"imported {split.kind} from {split.source.path} (import {manifest.import_id}, seed {split.seed}, "
+        f"labels {publicity})"
+    )
     if split.duplicates_dropped:
         print(f"dropped {split.duplicates_dropped:,} pixel-identical duplicates")
     for name, info in manifest.splits.items():

@@ -19,9 +19,10 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from drcaptcha import aws
+from drcaptcha import aws, selection
 from drcaptcha.config import get_settings
 from drcaptcha.errors import BadRequest, Conflict, DataError, Forbidden, NotFound, Unauthorized
+from drcaptcha.glyphs import GlyphStore, ImportManifest
 from drcaptcha.models.api.admin import (
     CrowdStats,
     NetworkDetail,
@@ -218,9 +219,11 @@ def crowd_stats(
     clock: Callable[[], float] = time.time,
     glyphs: GlyphVoteStore | None = None,
     challenges: ChallengeStore | None = None,
+    manifest: Callable[[], ImportManifest | None] | None = None,
 ) -> CrowdStats:
     glyphs = glyphs or GlyphVoteStore()
     challenges = challenges or ChallengeStore()
+    imported = (manifest or GlyphStore().manifest_or_none)()
     passed, failed = challenges.count_with_outcome(PASSED), challenges.count_with_outcome(FAILED)
     answered = passed + failed
     unlabelled, ambiguous = glyphs.count_in_state(UNLABELLED), glyphs.count_in_state(AMBIGUOUS)
@@ -235,4 +238,6 @@ def crowd_stats(
         challenges_open=challenges.count_open(clock()),
         pass_rate=round(passed / answered, 4) if answered else None,
         nothing_left_to_label=unlabelled + ambiguous == 0,
+        labels_public=None if imported is None else imported.labels_public,
+        scored_glyphs=None if imported is None else selection.scored_glyphs_of(imported),
     )

@@ -72,6 +72,10 @@ class ImportManifest(BaseModel):
     version: int = 1
     removed: int = 0
     splits: dict[str, SplitInfo]
+    labels_public: bool = True
+    """Whether the source's labels are public, as EMNIST's are: then an attacker can train a network on the very
+    glyphs we score (docs/DESIGN.md, "What keeps the scored pool from being learnt"). An import of a private
+    source (`drcaptcha import-emnist --private`) says False, and challenges then score more glyphs."""
 
 
 def shard_key(split: str, shard: int) -> str:

@@ -65,6 +65,12 @@ from drcaptcha.store.glyphs import GlyphVoteStore
 
 GLYPHS_PER_CHALLENGE: Final = 6
 MIN_KNOWN_GLYPHS: Final = 3
+# How many glyphs a challenge scores (challenges.SCORED_WRONG_ALLOWED of them may be wrong), by whether the import's
+# labels are public. bench_people's measured world: on public glyphs, which an attacker's network trained on, no
+# rule people pass keeps the transfer bot under 10%, and 3 is the people's side; on glyphs it never saw, 4 meets
+# every goal at rho 0.5, at the cost of one of the two unlabelled positions (docs/DESIGN.md, the pass rule).
+SCORED_WHEN_PUBLIC: Final = MIN_KNOWN_GLYPHS
+SCORED_WHEN_PRIVATE: Final = 4
 # Known glyphs shown unscored in each challenge, their readings measured (gold.py).
 GOLD_GLYPHS: Final = 1
 # A gold glyph that is also one of the challenge's scored glyphs is drawn again, at most this many times.
@@ -110,6 +116,11 @@ EnsembleSource = Callable[[], LoadedEnsemble | None]
 def active_ensemble_for_selection() -> LoadedEnsemble | None:
     """The process's active ensemble, with interpreters sized for scoring glyphs in batches."""
     return serving_cache(SELECTION, SCORING_BATCH).current()
+
+
+def scored_glyphs_of(manifest: ImportManifest) -> int:
+    """How many glyphs a challenge scores for an import: more when its labels are not public."""
+    return SCORED_WHEN_PUBLIC if manifest.labels_public else SCORED_WHEN_PRIVATE
 
 
 def _pool_lifetime() -> float:
@@ -270,13 +281,15 @@ class GlyphSelector:
     def pick(
         self,
         count: int = GLYPHS_PER_CHALLENGE,
-        min_known: int = MIN_KNOWN_GLYPHS,
+        min_known: int | None = None,
         gold: int = GOLD_GLYPHS,
         client: str | None = None,
     ) -> list[PickedGlyph]:
-        """`count` glyphs in random order: at least `min_known` known and scored, `gold` known and unscored (gold
-        readings), the rest unlabelled while any are left (scored known glyphs when none are). For a `client`,
-        unlabelled glyphs it was shown before are avoided while others are left."""
+        """`count` glyphs in random order: at least `min_known` known and scored (by default `scored_glyphs()`),
+        `gold` known and unscored (gold readings), the rest unlabelled while any are left (scored known glyphs when
+        none are). For a `client`, unlabelled glyphs it was shown before are avoided while others are left."""
+        if min_known is None:
+            min_known = self.scored_glyphs()
         gold = min(gold, count - min_known)
         candidates = self._unlabelled_candidates(count - min_known - gold)
         seen = self._seen.get(client, set()) if client is not None and AVOID_SEEN_UNLABELLED else set()
@@ -287,6 +300,10 @@ class GlyphSelector:
         picks += scored + self._gold(gold, {pick.ref for pick in scored})
         order = self._rng.permutation(len(picks))
         return [picks[int(index)] for index in order]
+
+    def scored_glyphs(self) -> int:
+        """How many glyphs a challenge scores: more when the import's labels are not public."""
+        return scored_glyphs_of(self._current_manifest())
 
     def images(self, picks: list[PickedGlyph]) -> list[NDArray[np.uint8]]:
         return self.images_of([pick.ref for pick in picks])

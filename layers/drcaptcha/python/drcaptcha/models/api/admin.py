@@ -125,6 +125,15 @@ class CrowdStats(BaseModel):
         description="no glyph is unlabelled or ambiguous: challenges are made of known glyphs only, and collect no "
         "votes, until `drcaptcha remove-labels N` makes more glyphs unlabelled"
     )
+    labels_public: bool | None = Field(
+        default=None,
+        description="whether the import's labels are public, as EMNIST's are: then anyone can train a network on "
+        "the very glyphs that are scored (`drcaptcha import-emnist --private` marks a source whose labels were "
+        "never published); None before any import",
+    )
+    scored_glyphs: int | None = Field(
+        default=None, description="how many glyphs a challenge scores (one may be wrong); None before any import"
+    )
 
 
 class CreateSiteRequest(BaseModel):
