@@ -29,7 +29,7 @@ from bench.bench_readings import Reading
 from drcaptcha import charset
 from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.charset import NUM_CLASSES
-from drcaptcha.selection import MIN_KNOWN_GLYPHS
+from drcaptcha.selection import MIN_KNOWN_GLYPHS, SCORED_WHEN_PRIVATE
 
 
 def test_the_services_pass_rule_is_the_one_the_model_chooses() -> None:
@@ -162,3 +162,14 @@ def test_a_private_pool_scores_the_glyphs_the_transfer_bot_never_trained_on(tmp_
     assert [row[3] for row in rows] == [0.5, 0.9]
     assert rows[0][:3] == [rule.scored, rule.tolerance, 5 - rule.scored]
     assert rows[0][-1] == ("yes" if private.meets() else "")
+
+
+def test_a_private_imports_rule_is_the_one_the_measured_private_pool_chooses() -> None:
+    """Reads the committed measured readings (bench/data/glyph-readings.npz, bench/glyph_readings.py)."""
+    # Given the private pool's rules at rho = 0.5, each keeping at least one unlabelled position
+    rules = [Rule(n, 1) for n in range(2, MAX_SCORED)]
+    rows = private_pool_rows(rules, human_rate=0.125, challenges=2_000, seed=15, selection=MISREAD_ONLY)
+    meeting = [(row[0], row[1]) for row in rows if row[3] == 0.5 and row[-1] == "yes"]
+
+    # Then the rule a private import's challenges apply is the one (or the best for people) that meets every goal
+    assert meeting and meeting[0] == (SCORED_WHEN_PRIVATE, SCORED_WRONG_ALLOWED)
