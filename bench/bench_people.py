@@ -280,15 +280,20 @@ def play(
 
 # --- the measured world: real glyphs read by the committed ensemble and a trained transfer bot -----------------
 def measured_world(
-    readings: Path, rho: float, human_rate: float, groups: bool, rng: np.random.Generator, pool: str = PUBLIC_POOL
+    readings: Path,
+    rho: float,
+    human_rate: float,
+    groups: bool,
+    rng: np.random.Generator,
+    scored_pool: str = PUBLIC_POOL,
 ) -> World:
     """The glyphs of bench/glyph_readings.py's training sample (the glyphs the service scores), with the
     ensemble's and the transfer bot's real readings; only people are simulated, their legibility correlated
     through rho with the ensemble's difficulty (the rank of its probability of a right reading).
 
-    `pool` PRIVATE_POOL takes the split's test glyphs instead: glyphs neither network trained on, standing in
+    `scored_pool` PRIVATE_POOL takes the split's test glyphs instead: glyphs neither network trained on, standing in
     for a scored pool whose labels an attacker does not have (a private source, labelled by the crowd)."""
-    part = "test" if pool == PRIVATE_POOL else "train"
+    part = "test" if scored_pool == PRIVATE_POOL else "train"
     with np.load(readings) as stored:
         labels = stored[f"{part}_labels"].astype(np.int64)
         ensemble_right = stored[f"{part}_ensemble_right"].astype(np.float64)
