@@ -328,10 +328,10 @@ def simulate_measured(
     seed: int,
     readings: Path = GLYPH_READINGS_FILE,
     selection: str = WEIGHTED,
-    pool: str = PUBLIC_POOL,
+    scored_pool: str = PUBLIC_POOL,
 ) -> Figures:
     rng = np.random.default_rng(seed)
-    world = measured_world(readings, rho, human_rate, parts.groups, rng, pool)
+    world = measured_world(readings, rho, human_rate, parts.groups, rng, scored_pool)
     return play(world, rule, parts, challenges, rng, selection)
 
 
@@ -380,7 +380,7 @@ def private_pool_rows(
     for rho in (DEFAULT_RHO, max(RHOS)):
         for rule in rules:
             figures = simulate_measured(
-                rule, rho, Parts(), human_rate, challenges, seed, readings, selection, pool=PRIVATE_POOL
+                rule, rho, Parts(), human_rate, challenges, seed, readings, selection, scored_pool=PRIVATE_POOL
             )
             unlabelled = GLYPHS_PER_CHALLENGE - GOLD_GLYPHS - rule.scored
             rows.append(

@@ -146,8 +146,8 @@ def test_a_private_pool_scores_the_glyphs_the_transfer_bot_never_trained_on(tmp_
     rule = Rule(MIN_KNOWN_GLYPHS, SCORED_WRONG_ALLOWED)
 
     # When the default rule is played on each pool (the same seed, so the same people)
-    def run(pool: str) -> Figures:
-        return simulate_measured(rule, 0.5, Parts(), 0.1, 2_000, 15, readings, MISREAD_ONLY, pool=pool)
+    def run(scored_pool: str) -> Figures:
+        return simulate_measured(rule, 0.5, Parts(), 0.1, 2_000, 15, readings, MISREAD_ONLY, scored_pool=scored_pool)
 
     public, private = run(PUBLIC_POOL), run(PRIVATE_POOL)
 

@@ -53,25 +53,28 @@ function renderFigures(stats) {
   });
 }
 
+// A status note under the chart: shown with its text, hidden and empty without.
+function showNote(id, text) {
+  const note = byId(id);
+  note.hidden = !text;
+  note.textContent = text;
+}
+
 // With nothing unlabelled or ambiguous, challenges are made of known glyphs only: say so, and how to go on.
 function renderLabelStatus(stats) {
-  const labelStatus = byId("label-status");
-  labelStatus.hidden = !stats.nothing_left_to_label;
-  labelStatus.textContent = stats.nothing_left_to_label
+  showNote("label-status", stats.nothing_left_to_label
     ? "Nothing left to label: challenges show known glyphs only and collect no votes. " +
       "`drcaptcha remove-labels N` gives the crowd more."
-    : "";
+    : "");
 }
 
 // Scored glyphs whose labels are public (EMNIST's) can be learnt by any network trained on them: say so.
 function renderPoolStatus(stats) {
-  const poolStatus = byId("pool-status");
-  poolStatus.hidden = stats.labels_public !== true;
-  poolStatus.textContent = stats.labels_public === true
+  showNote("pool-status", stats.labels_public === true
     ? `The scored glyphs come from a public data set: a network trained on it reads many of them (about a ` +
       `third of challenges passed, in our measurements). Challenges score ${stats.scored_glyphs} glyphs. ` +
       "Import your own handwriting with `drcaptcha import-emnist --private` to score 4 that no one can train on."
-    : "";
+    : "");
 }
 
 export function loadStats() {
