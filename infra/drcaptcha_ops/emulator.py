@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moto.core.common_models import BaseModel
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 from drcaptcha import aws
@@ -95,12 +96,56 @@ def untracked_moto_models() -> Iterator[None]:
                 _tracking_new = None
 
 
+# moto's TransactWriteItems is not isolated from the server's other threads: it deep-copies each table it touches
+# before it starts, and when any of its conditions fails it puts those copies back whole. A write that another
+# request made to the same table meanwhile is then lost (and a read may see the half-applied transaction). Two
+# activations racing for the ensemble pointer showed it: the loser's rollback erased the winner's pointer, a failure
+# real DynamoDB cannot produce (its transactions are serializable). So, while an embedded server runs, every
+# DynamoDB item operation takes one process-wide lock: requests still run on the server's threads, but each item
+# read, write and transaction sees the table whole. The GIL serialized most of this work already; the lock costs
+# about nothing measurable (bench_aws_calls runs one request at a time).
+_SERIALIZED_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "transact_write_items")
+_ITEM_LOCK = threading.RLock()
+_serialized_servers = 0
+_unserialized: dict[str, Any] = {}
+
+
+def _serialized(operation: Any) -> Any:
+    def run_alone(*args: Any, **kwargs: Any) -> Any:
+        with _ITEM_LOCK:
+            return operation(*args, **kwargs)
+
+    run_alone.__wrapped__ = operation  # type: ignore[attr-defined]
+    return run_alone
+
+
+@contextmanager
+def serialized_dynamodb_items() -> Iterator[None]:
+    """Make the emulator's DynamoDB item operations run one at a time (see above), while this block runs."""
+    global _serialized_servers
+    with _TRACKING_LOCK:
+        if _serialized_servers == 0:
+            for name in _SERIALIZED_OPERATIONS:
+                _unserialized[name] = DynamoDBBackend.__dict__[name]
+                setattr(DynamoDBBackend, name, _serialized(_unserialized[name]))
+        _serialized_servers += 1
+    try:
+        yield
+    finally:
+        with _TRACKING_LOCK:
+            _serialized_servers -= 1
+            if _serialized_servers == 0:
+                for name, operation in _unserialized.items():
+                    setattr(DynamoDBBackend, name, operation)
+                _unserialized.clear()
+
+
 @contextmanager
 def running_emulator(port: int = 0, host: str = "127.0.0.1") -> Iterator[Emulator]:
     """Start a moto server, point this process at it, and create the template's resources there."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    with untracked_moto_models():
+    with untracked_moto_models(), serialized_dynamodb_items():
         server.start()
         try:
             bound_host, bound_port = server.get_host_and_port()
