@@ -50,6 +50,8 @@ DEPLOYED_BY_SAM_ONLY = frozenset(
         "AWS::CloudFront::OriginAccessControl",
         "AWS::CloudFront::CachePolicy",
         "AWS::CloudFront::ResponseHeadersPolicy",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
     }
 )
 
@@ -61,6 +63,14 @@ class BootstrapReport:
     skipped: list[str] = field(default_factory=list)
 
 
+def _numeric_throughput(spec: dict[str, Any]) -> dict[str, Any]:
+    """A table's or index's spec with its provisioned units as numbers (template parameters resolve to strings)."""
+    units = spec.get("ProvisionedThroughput")
+    if units is None:
+        return spec
+    return {**spec, "ProvisionedThroughput": {name: int(value) for name, value in units.items()}}
+
+
 def _create_table(stack: LocalStack, logical_id: str, properties: dict[str, Any]) -> bool:
     dynamodb = aws.client("dynamodb")
     name = stack.physical_name(logical_id)
@@ -70,8 +80,12 @@ def _create_table(stack: LocalStack, logical_id: str, properties: dict[str, Any]
         "KeySchema": properties["KeySchema"],
         "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
     }
+    if request["BillingMode"] == "PROVISIONED":
+        request["ProvisionedThroughput"] = _numeric_throughput(properties)["ProvisionedThroughput"]
     if properties.get("GlobalSecondaryIndexes"):
-        request["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+        request["GlobalSecondaryIndexes"] = [
+            _numeric_throughput(index) for index in properties["GlobalSecondaryIndexes"]
+        ]
     if properties.get("StreamSpecification"):
         request["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
     try:
@@ -161,6 +175,9 @@ def bootstrap(stack: LocalStack | None = None) -> BootstrapReport:
     report.created.extend(ensure_secret_parameters(stack))
     for logical_id, resource in stack.resources.items():
         resource_type = resource["Type"]
+        if not stack.deployed(logical_id):
+            report.skipped.append(logical_id)
+            continue
         creator = CREATORS.get(resource_type)
         if creator is None:
             if resource_type not in DEPLOYED_BY_SAM_ONLY:

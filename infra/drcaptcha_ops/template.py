@@ -2,7 +2,9 @@
 
 The template is the single list of resources. Locally, each resource gets the physical name
 `<stack>-<LogicalId>` (lower case for buckets), and `!Ref`, `!GetAtt`, `!Sub`, `!Join` and `!Select` resolve
-against those names, so the same environment variables that SAM gives each function can be computed here.
+against those names, so the same environment variables that SAM gives each function can be computed here. `!If`
+reads the template's Conditions (`!Equals`, `!Not`, `!And`, `!Or`, `!Condition`) against the parameters, and a
+`!Ref AWS::NoValue` leaves its property out, as CloudFormation does.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     return loaded
 
 
+# What `!Ref AWS::NoValue` resolves to: `resolve` leaves the property (or list item) out.
+NO_VALUE: Any = object()
+
+
 @dataclass
 class LocalStack:
     """A template resolved for one local stack name and region."""
@@ -136,7 +142,9 @@ class LocalStack:
             "AWS::URLSuffix": "amazonaws.com",
         }.get(name)
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.parameter_values:
             return self.parameter_values[name]
         pseudo = self.pseudo(name)
@@ -147,6 +155,35 @@ class LocalStack:
                 return f"http://local/{ACCOUNT_ID}/{self.physical_name(name)}"
             return self.physical_name(name)
         raise DataError(f"template refers to unknown name {name!r}")
+
+    def condition(self, name: str) -> bool:
+        """The value of the template's condition `name` under this stack's parameters."""
+        conditions: dict[str, Any] = self.template.get("Conditions", {})
+        if name not in conditions:
+            raise DataError(f"template refers to unknown condition {name!r}")
+        return self._holds(conditions[name])
+
+    def _holds(self, expression: Any) -> bool:
+        if not isinstance(expression, dict) or len(expression) != 1:
+            raise DataError(f"not a condition expression: {expression!r}")
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return self.condition(str(argument))
+        if function == "Fn::Equals":
+            left, right = (str(self.resolve(side)) for side in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not self._holds(argument[0])
+        if function == "Fn::And":
+            return all(self._holds(part) for part in argument)
+        if function == "Fn::Or":
+            return any(self._holds(part) for part in argument)
+        raise DataError(f"the local stack cannot evaluate {function} in a condition")
+
+    def deployed(self, logical_id: str) -> bool:
+        """Whether the resource exists under these parameters (it has no Condition, or its Condition holds)."""
+        name = self.resources[logical_id].get("Condition")
+        return name is None or self.condition(str(name))
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         if logical_id not in self.resources:
@@ -160,7 +197,7 @@ class LocalStack:
     def resolve(self, value: Any) -> Any:
         """Resolve intrinsics in `value`, recursively."""
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(item) for item in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -168,7 +205,8 @@ class LocalStack:
             resolver = _INTRINSICS.get(key)
             if resolver is not None:
                 return resolver(self, argument)
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
     def substitute(self, argument: Any) -> str:
         if isinstance(argument, list):
@@ -183,7 +221,7 @@ class LocalStack:
             if "." in name:
                 logical_id, attribute = name.split(".", 1)
                 return self.get_att(logical_id, attribute)
-            return self.ref(name)
+            return str(self.ref(name))
 
         return re.sub(r"\$\{([^}!]+)\}", replace, str(text))
 
@@ -217,7 +255,13 @@ def _get_att(stack: LocalStack, argument: Any) -> str:
     return stack.get_att(logical_id, attribute)
 
 
+def _if(stack: LocalStack, argument: Any) -> Any:
+    name, when_true, when_false = argument
+    return stack.resolve(when_true if stack.condition(str(name)) else when_false)
+
+
 _INTRINSICS: dict[str, Any] = {
+    "Fn::If": _if,
     "Ref": lambda stack, name: stack.ref(name),
     "Fn::GetAtt": _get_att,
     "Fn::Sub": lambda stack, argument: stack.substitute(argument),

@@ -6,8 +6,9 @@ import pytest
 
 from drcaptcha import aws, tokens
 from drcaptcha.config import reset_settings
-from drcaptcha_ops.bootstrap import bootstrap
+from drcaptcha_ops.bootstrap import bootstrap, delete_resources
 from drcaptcha_ops.emulator import Emulator
+from drcaptcha_ops.template import local_stack
 
 
 def test_bootstrap_creates_exactly_the_templates_tables_bucket_and_stream(emulator: Emulator) -> None:
@@ -68,3 +69,26 @@ def test_bootstrap_creates_the_token_signing_key_that_the_functions_read(
     assert stored["Type"] == "SecureString"
     assert key == stored["Value"].encode()
     assert len(key) >= 32
+
+
+def test_a_provisioned_stack_gets_provisioned_tables_and_indexes_and_leaves_scaling_to_aws(emulator: Emulator) -> None:
+    # Given the template with TableCapacity=Provisioned, under a stack name of its own
+    stack = local_stack(stack_name="drcaptcha-provisioned", parameters={"TableCapacity": "Provisioned"})
+    dynamodb = aws.client("dynamodb")
+    try:
+        # When it is bootstrapped
+        report = bootstrap(stack)
+
+        # Then the Glyphs table and its state index have the minimum units, and the Sites table stays on demand
+        glyphs = dynamodb.describe_table(TableName=stack.physical_name("GlyphsTable"))["Table"]
+        assert glyphs["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
+        assert glyphs["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+        (index,) = glyphs["GlobalSecondaryIndexes"]
+        assert index["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
+        sites = dynamodb.describe_table(TableName=stack.physical_name("SitesTable"))["Table"]
+        assert sites["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        # And the auto scaling resources are SAM's to deploy (the emulator has no Application Auto Scaling)
+        scaling = set(stack.resources_of_type("AWS::ApplicationAutoScaling::ScalableTarget"))
+        assert scaling and scaling <= set(report.skipped)
+    finally:
+        delete_resources(stack)
