@@ -8,11 +8,18 @@ Sources, in the order a folder is tried:
 - `emnist-balanced.mat` (the file the original project read): the same split;
 - ByMerge test + ByClass test (what `../shared/data/emnist` holds): the *balanced-equivalent* split. ByClass is
   mapped to the 47 classes, both are deduplicated by pixels (216,168 distinct images), 400 test images a class
-  are drawn with the seed, and the rest is the training split.
+  are drawn with the seed, and the rest is the training split;
+- an operator's own handwriting (*labelled-images*): a folder with `labels.csv` (columns `file` and `label`: an
+  image's path inside the folder, and the one character it shows, any of EMNIST's 62) and the images, in any
+  format and size Pillow reads. Each becomes an EMNIST-style glyph as the draw page's drawings do
+  (`drcaptcha.recognition.to_emnist`), and a tenth of each class (at least one image of a class that has two)
+  is drawn with the seed as the test split. Labels that were never published are what keeps the scored pool
+  from being learnt (docs/DESIGN.md): import such a folder with `--private`.
 """
 
 from __future__ import annotations
 
+import csv
 import errno
 import gzip
 import hashlib
@@ -28,8 +35,8 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
-from drcaptcha.charset import BYCLASS_CHARACTERS, BYCLASS_TO_BALANCED, CLASSES, NUM_CLASSES
-from drcaptcha.errors import DataError
+from drcaptcha.charset import BYCLASS_CHARACTERS, BYCLASS_TO_BALANCED, CLASSES, NUM_CLASSES, class_of
+from drcaptcha.errors import BadRequest, DataError
 
 IMAGES_MAGIC: Final = 2051
 LABELS_MAGIC: Final = 2049
@@ -94,6 +101,10 @@ class SourceFile:
 BALANCED_IDX: Final = "balanced-idx"
 BALANCED_MAT_KIND: Final = "balanced-mat"
 BALANCED_EQUIVALENT: Final = "balanced-equivalent"
+LABELLED_IMAGES: Final = "labelled-images"
+LABELS_CSV: Final = "labels.csv"
+# The share of each class of an operator's own images held out as the test split.
+OWN_TEST_SHARE: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -350,6 +361,68 @@ def take_subset(train: LabelledImages, test: LabelledImages, limit: int) -> tupl
     return small_train, small_test
 
 
+def hold_out(pool: LabelledImages, share: float, rng: np.random.Generator) -> tuple[LabelledImages, LabelledImages]:
+    """(train, test): `share` of each class's images (at least one of a class that has two or more) drawn as the
+    test split, the rest for training; both shuffled. Classes with one image, or none, are training only."""
+    is_test = np.zeros(len(pool), dtype=bool)
+    for label, count in enumerate(pool.per_class()):
+        if count >= 2:
+            members = np.flatnonzero(pool.labels == label)
+            is_test[rng.choice(members, max(1, int(count * share)), replace=False)] = True
+    if not is_test.any():
+        raise DataError("too few images to hold any out for testing: give at least two images of some character")
+    return shuffled(pool.take(np.flatnonzero(~is_test)), rng), shuffled(pool.take(np.flatnonzero(is_test)), rng)
+
+
+def labelled_rows(labels_csv: Path) -> list[tuple[Path, int, int]]:
+    """(image path, Balanced class, line number) of each row of an operator's `labels.csv`; DataError naming the
+    line for a missing column, an unknown character, or a file outside the folder or missing."""
+    folder = labels_csv.parent.resolve()
+    rows: list[tuple[Path, int, int]] = []
+    with labels_csv.open(encoding="utf-8", newline="") as file:
+        reader = csv.DictReader(file)
+        if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
+            raise DataError(f"{labels_csv} must start with a header line naming the columns file and label")
+        for row in reader:
+            where = f"{labels_csv}, line {reader.line_num}"
+            name, character = (row.get("file") or "").strip(), row.get("label") or ""
+            label = class_of(character)
+            if character not in BYCLASS_CHARACTERS or label is None:
+                raise DataError(f"{where}: label {character!r} is not one of EMNIST's 62 characters (0-9, A-Z, a-z)")
+            image = (folder / name).resolve()
+            if not name or not image.is_relative_to(folder):
+                raise DataError(f"{where}: file {name!r} is not a path inside {folder}")
+            if not image.is_file():
+                raise DataError(f"{where}: no image at {image}")
+            rows.append((image, label, reader.line_num))
+    if not rows:
+        raise DataError(f"{labels_csv} lists no images")
+    return rows
+
+
+def read_labelled_images(labels_csv: Path) -> LabelledImages:
+    """Each image that `labels.csv` lists, as an upright EMNIST-style glyph, with its Balanced class."""
+    from PIL import Image, UnidentifiedImageError
+
+    from drcaptcha.recognition import MAX_SIDE, to_emnist
+
+    images: list[Images] = []
+    labels: list[int] = []
+    for image_path, label, line in labelled_rows(labels_csv):
+        where = f"{image_path} ({labels_csv.name}, line {line})"
+        try:
+            with Image.open(image_path) as image:
+                if max(image.size) > MAX_SIDE:
+                    raise DataError(f"{where} is {image.size[0]}x{image.size[1]}; at most {MAX_SIDE} a side is read")
+                images.append(to_emnist(image))
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
+            raise DataError(f"{where} is not a readable image: {error}") from error
+        except BadRequest as blank:
+            raise DataError(f"{where}: {blank.message}") from blank
+        labels.append(label)
+    return LabelledImages(np.stack(images), np.asarray(labels, dtype=np.int16))
+
+
 # --- sources -------------------------------------------------------------------------------------------------
 def missing_path(path: Path) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
@@ -386,9 +459,12 @@ def locate_source(path: Path) -> tuple[str, tuple[Path, ...]]:
         return BALANCED_MAT_KIND, (path / BALANCED_MAT,)
     if has_all(path, EQUIVALENT_FILES):
         return BALANCED_EQUIVALENT, tuple(path / name for name in EQUIVALENT_FILES)
+    if (path / LABELS_CSV).is_file():
+        rows = labelled_rows(path / LABELS_CSV)
+        return LABELLED_IMAGES, (path / LABELS_CSV, *dict.fromkeys(image for image, _, _ in rows))
     raise DataError(
         f"{path} holds no EMNIST source: expected the four emnist-balanced-* IDX files, {BALANCED_MAT}, "
-        "or the ByMerge and ByClass test IDX files"
+        f"the ByMerge and ByClass test IDX files, or your own images listed in {LABELS_CSV}"
     )
 
 
@@ -401,7 +477,9 @@ def identify_source(path: Path) -> EmnistSource:
 def read_split(source: EmnistSource, seed: int = 0, limit: int | None = None) -> EmnistSplit:
     """Parse and validate every file of `source`, and split it (see the module docstring)."""
     dropped = 0
-    if source.kind == BALANCED_EQUIVALENT:
+    if source.kind == LABELLED_IMAGES:
+        train, test = hold_out(read_labelled_images(source.paths[0]), OWN_TEST_SHARE, np.random.default_rng(seed))
+    elif source.kind == BALANCED_EQUIVALENT:
         bymerge = read_idx_pair(source.paths[0], source.paths[1], NUM_CLASSES)
         byclass = read_idx_pair(source.paths[2], source.paths[3], len(BYCLASS_CHARACTERS))
         train, test, dropped = balanced_equivalent(bymerge, byclass, seed)

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from drcaptcha import aws
+from drcaptcha.charset import CLASSES
 from drcaptcha.errors import BadRequest, Conflict, NotImported
 from drcaptcha.glyphs import MANIFEST_KEY, REMOVED, GlyphRef, GlyphStore, labels_key, shard_key, truth_key
 from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
@@ -249,3 +251,29 @@ def test_the_same_import_marked_private_changes_only_its_manifest(
     # And importing it without --private marks it public again
     assert cli.main(["import-emnist", str(emnist_dir), "--limit", "600"]) == 0
     assert store.manifest().labels_public is True
+
+
+def test_a_folder_of_your_own_scans_is_imported_privately_through_the_cli(
+    emulator: Emulator, emnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Own handwriting stands in as real EMNIST glyphs saved as black-on-white scans (an operator's are not here)."""
+    # Given a folder of 40 scans, listed with their characters in labels.csv
+    glyphs = load_emnist(emnist_dir, limit=200).train
+    rows = ["file,label"]
+    for index in range(40):
+        Image.fromarray(255 - glyphs.images[index]).resize((84, 84)).save(tmp_path / f"{index}.png")
+        rows.append(f"{index}.png,{CLASSES[glyphs.labels[index]]}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    # When it is imported with --private
+    assert cli.main(["import-emnist", str(tmp_path), "--private"]) == 0
+
+    # Then the store holds all 40 as glyphs of their classes, and the manifest says the labels are private
+    assert "imported labelled-images" in capsys.readouterr().out
+    store = GlyphStore()
+    manifest = store.manifest()
+    assert manifest.labels_public is False
+    assert manifest.splits["train"].count + manifest.splits["test"].count == 40
+    stored = np.concatenate([store.labels(split, 0) for split in ("train", "test")])
+    assert sorted(stored.tolist()) == sorted(glyphs.labels[:40].tolist())
+    assert store.images("train", 0).shape[1:] == (28, 28)

@@ -18,9 +18,15 @@ CLASS_COLUMNS = 4
 def register(subparsers: Any) -> None:
     importer = subparsers.add_parser(
         "import-emnist",
-        help="import EMNIST (gzip IDX files, emnist-balanced.mat, or a folder of them) as glyph shards",
+        help="import EMNIST (gzip IDX files, emnist-balanced.mat, or a folder of them), or a folder of your own "
+        "labelled images, as glyph shards",
     )
-    importer.add_argument("path", type=Path, help="a folder of EMNIST IDX files, or an emnist-balanced.mat file")
+    importer.add_argument(
+        "path",
+        type=Path,
+        help="a folder of EMNIST IDX files, an emnist-balanced.mat file, or a folder of images with a labels.csv "
+        "(columns file,label: one character of 0-9, A-Z, a-z an image)",
+    )
     importer.add_argument("--limit", type=positive_int, help="import a subset of this many images (for tests)")
     importer.add_argument("--seed", type=int, default=0, help="seed of the test draw and the shuffle (default 0)")
     importer.add_argument("--replace", action="store_true", help="replace a different import that is stored")
