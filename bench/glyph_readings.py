@@ -10,7 +10,8 @@ assumption). This reads real glyphs with both and measures it:
 - **the transfer bot**: bench/train_transfer.py's network (a depthwise-separable CNN, a family not in the
   ensemble, its own seed), trained with `--split` on the same public images;
 - **two sets of glyphs**: a sample of the split's training part, the glyphs the service scores
-  (selection.KNOWN_SPLIT), which both networks trained on, as an attacker's network would have; and the
+  (the training split, `ImportManifest.scored_split` without a private split), which both networks trained on,
+  as an attacker's network would have; and the
   split's test part, which neither saw.
 
 It also reads the glyphs of the 288 real readings (../shared/data/readings: what readers typed for each glyph of 48

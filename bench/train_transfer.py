@@ -8,9 +8,9 @@ the last HELD_OUT images of bymerge test to state its accuracy. Saves .drcaptcha
 its per-class confusion on the held-out slice (bench/data/transfer-confusion.json).
 
 With `--split`, it trains instead on the training part of the balanced-equivalent split (`python -m
-bench.bench_training --write-npz .gpu/split.npz`), the very images the service scores (selection.KNOWN_SPLIT), as
-an attacker who downloaded EMNIST would, and holds out the split's test part; bench/glyph_readings.py then reads
-both parts with it and with the ensemble.
+bench.bench_training --write-npz .gpu/split.npz`), the very images the service scores (the training split,
+`ImportManifest.scored_split` without a private split), as an attacker who downloaded EMNIST would, and
+holds out the split's test part; bench/glyph_readings.py then reads both parts with it and with the ensemble.
 """
 
 from __future__ import annotations

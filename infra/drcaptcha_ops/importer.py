@@ -18,9 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from drcaptcha.errors import BadRequest, Conflict, ServiceUnavailable
+from drcaptcha.errors import BadRequest, Conflict, DataError, ServiceUnavailable
 from drcaptcha.glyphs import (
     MANIFEST_KEY,
+    PRIVATE_SPLIT,
     REMOVED,
     SHARD_SIZE,
     GlyphRef,
@@ -32,7 +33,15 @@ from drcaptcha.glyphs import (
     truth_key,
 )
 from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
-from drcaptcha_ops.emnist import EmnistSplit, LabelledImages, identify_source, read_split
+from drcaptcha_ops.emnist import (
+    LABELLED_IMAGES,
+    LABELS_CSV,
+    EmnistSplit,
+    LabelledImages,
+    identify_source,
+    read_labelled_images,
+    read_split,
+)
 
 # S3 puts are I/O bound; boto3 clients are thread-safe and pool 10 connections by default.
 S3_WORKERS: Final = 8
@@ -156,11 +165,9 @@ def write_import(
     return ImportReport(manifest, split, False, replaced, time.perf_counter() - started)
 
 
-def write_split(store: GlyphStore, split: EmnistSplit, progress: bool, labels_public: bool = True) -> ImportManifest:
-    """Every shard and labels file, then the manifest; on any failure, delete what was written."""
-    parts = {TRAIN: split.train, "test": split.test}
+def put_shards(store: GlyphStore, parts: dict[str, LabelledImages], written: list[str], progress: bool) -> None:
+    """Every shard and labels file of `parts` (split name: glyphs), in parallel; each key is added to `written`."""
     jobs = [(name, shard, data) for name, data in parts.items() for shard in range(shard_count(len(data)))]
-    written: list[str] = []
 
     def put_shard(job: tuple[str, int, LabelledImages]) -> None:
         name, shard, data = job
@@ -171,8 +178,15 @@ def write_split(store: GlyphStore, split: EmnistSplit, progress: bool, labels_pu
         written.append(labels_key(name, shard))
 
     store.s3  # noqa: B018 - create the client once, before the threads share it
+    parallel_map(put_shard, jobs, "writing shards", progress)
+
+
+def write_split(store: GlyphStore, split: EmnistSplit, progress: bool, labels_public: bool = True) -> ImportManifest:
+    """Every shard and labels file, then the manifest; on any failure, delete what was written."""
+    parts = {TRAIN: split.train, "test": split.test}
+    written: list[str] = []
     try:
-        parallel_map(put_shard, jobs, "writing shards", progress)
+        put_shards(store, parts, written, progress)
         manifest = ImportManifest(
             import_id=split.import_id,
             source=f"{split.kind}: {split.source.path}",
@@ -187,6 +201,37 @@ def write_split(store: GlyphStore, split: EmnistSplit, progress: bool, labels_pu
         raise
     store.forget()
     return manifest
+
+
+def add_private_glyphs(folder: Path, store: GlyphStore | None = None, progress: bool = True) -> ImportManifest:
+    """Your own labelled images (a folder with labels.csv) as the stored import's private split, replacing any
+    earlier one: from then on the known glyphs that challenges score and show as gold come from it alone, and
+    challenges score 4 (its labels were never published). Nothing is trained on it, so the ensemble's misreads of
+    it are those of glyphs it never saw. Shards first, then the manifest (its version raised, so warm selectors
+    re-read the pool), then the earlier split's surplus shards go."""
+    store = store or configured_store()
+    manifest = store.manifest()
+    located = identify_source(folder)
+    if located.kind != LABELLED_IMAGES:
+        raise DataError(f"{folder} is not a folder of your own images: it needs a {LABELS_CSV} (columns file,label)")
+    data = read_labelled_images(located.paths[0])
+    earlier = set(list_keys(store, f"glyphs/{PRIVATE_SPLIT}/"))
+    written: list[str] = []
+    try:
+        put_shards(store, {PRIVATE_SPLIT: data}, written, progress)
+        updated = manifest.model_copy(
+            update={
+                "splits": {**manifest.splits, PRIVATE_SPLIT: split_info(data)},
+                "version": manifest.version + 1,
+            }
+        )
+        store.write_manifest(updated)
+    except BaseException:
+        delete_keys(store, sorted(set(written) - earlier))
+        raise
+    delete_keys(store, sorted(earlier - set(written)))
+    store.forget()
+    return updated
 
 
 def shard_count(images: int) -> int:

@@ -17,7 +17,7 @@ import pytest
 from drcaptcha import charset, lookalikes
 from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.config import get_settings, reset_settings
-from drcaptcha.glyphs import REMOVED, GlyphRef, GlyphStore
+from drcaptcha.glyphs import PRIVATE_SPLIT, REMOVED, GlyphRef, GlyphStore
 from drcaptcha.models.tables.challenges import ChallengeItem
 from drcaptcha.selection import GOLD_GLYPHS, GlyphSelector
 from drcaptcha_ops import cli
@@ -26,6 +26,8 @@ from drcaptcha_ops.iam import allows, function_statements
 from drcaptcha_ops.template import local_stack
 from functions.captcha import app as captcha_app
 from functions.siteverify import app as siteverify_app
+from tests.fixtures.glyph_data import read_emnist
+from tests.fixtures.own_glyphs import write_scans
 from tests.integration.captcha_support import (
     SIGNING_KEY,
     CaptchaStack,
@@ -138,6 +140,34 @@ def test_an_import_whose_labels_are_private_scores_four_glyphs_and_still_forgive
             typed[position] = next(c for c in "0AX" if not lookalikes.accepts(item.expected[position], c))
         outcomes.append(post_answer(challenge_id, "".join(typed)).body["success"])
     assert outcomes == [True, False]
+
+
+def test_own_glyphs_added_beside_emnist_are_the_only_known_glyphs_a_challenge_scores_or_shows(
+    stack: CaptchaStack, tmp_path: Path
+) -> None:
+    # Given a site, and 40 glyphs of someone's own handwriting (real glyphs from the data's far end, as scans)
+    site = stack.create_site()
+    images, labels = read_emnist(3000)
+    write_scans(tmp_path, images[-40:], labels[-40:])
+
+    # When they are added beside the EMNIST import (`drcaptcha add-private-glyphs`), and the warm selector's manifest
+    # expires
+    assert cli.main(["add-private-glyphs", str(tmp_path)]) == 0
+    stack.clock.advance(get_settings().glyph_pool_refresh_seconds + 1)
+
+    # Then every challenge scores 4 glyphs, all of them private, shows a private glyph as gold, and still asks about
+    # EMNIST's unlabelled glyphs
+    for _ in range(4):
+        item = stack.challenge_item(get_challenge(site.site_key).body["challenge_id"])
+        gold = {position for position, label in enumerate(item.gold or []) if label != REMOVED}
+        scored = {position for position, label in enumerate(item.expected) if label != REMOVED}
+        splits = [GlyphRef.parse(glyph_id).split for glyph_id in item.glyph_ids]
+        assert len(scored) == 4
+        assert {splits[position] for position in scored | gold} == {PRIVATE_SPLIT}
+        assert {splits[position] for position in range(len(splits)) if position not in scored | gold} == {"train"}
+    # And a right answer to them passes
+    challenge_id = get_challenge(site.site_key).body["challenge_id"]
+    assert post_answer(challenge_id, stack.right_answer(challenge_id)).body["success"] is True
 
 
 def test_the_scored_positions_move_between_challenges(stack: CaptchaStack) -> None:

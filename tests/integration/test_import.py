@@ -8,17 +8,25 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from drcaptcha import aws
-from drcaptcha.charset import CLASSES
-from drcaptcha.errors import BadRequest, Conflict, NotImported
-from drcaptcha.glyphs import MANIFEST_KEY, REMOVED, GlyphRef, GlyphStore, labels_key, shard_key, truth_key
+from drcaptcha.errors import BadRequest, Conflict, DataError, NotImported
+from drcaptcha.glyphs import (
+    MANIFEST_KEY,
+    PRIVATE_SPLIT,
+    REMOVED,
+    GlyphRef,
+    GlyphStore,
+    labels_key,
+    shard_key,
+    truth_key,
+)
 from drcaptcha.models.tables.glyphs import UNLABELLED, GlyphItem
 from drcaptcha_ops import cli
 from drcaptcha_ops.emnist import EmnistSplit, load_emnist
 from drcaptcha_ops.emulator import Emulator
-from drcaptcha_ops.importer import import_emnist, import_split, remove_labels, stats
+from drcaptcha_ops.importer import add_private_glyphs, import_emnist, import_split, remove_labels, stats
+from tests.fixtures.own_glyphs import write_scans
 
 LIMIT = 2500
 # The proportional test draw for 2,500 of 216,168 images: max(1, 400 * 2500 // 216168) = 4 a class.
@@ -259,11 +267,7 @@ def test_a_folder_of_your_own_scans_is_imported_privately_through_the_cli(
     """Own handwriting stands in as real EMNIST glyphs saved as black-on-white scans (an operator's are not here)."""
     # Given a folder of 40 scans, listed with their characters in labels.csv
     glyphs = load_emnist(emnist_dir, limit=200).train
-    rows = ["file,label"]
-    for index in range(40):
-        Image.fromarray(255 - glyphs.images[index]).resize((84, 84)).save(tmp_path / f"{index}.png")
-        rows.append(f"{index}.png,{CLASSES[glyphs.labels[index]]}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_scans(tmp_path, glyphs.images[:40], glyphs.labels[:40])
 
     # When it is imported with --private
     assert cli.main(["import-emnist", str(tmp_path), "--private"]) == 0
@@ -277,3 +281,48 @@ def test_a_folder_of_your_own_scans_is_imported_privately_through_the_cli(
     stored = np.concatenate([store.labels(split, 0) for split in ("train", "test")])
     assert sorted(stored.tolist()) == sorted(glyphs.labels[:40].tolist())
     assert store.images("train", 0).shape[1:] == (28, 28)
+
+
+def test_your_own_glyphs_added_beside_emnist_become_the_scored_split_and_leave_emnist_as_it_was(
+    emulator: Emulator, subset: EmnistSplit, tmp_path: Path
+) -> None:
+    # Given an EMNIST import (public labels) and a folder of 30 scans of someone's handwriting
+    store = GlyphStore()
+    import_split(subset, store=store, progress=False)
+    before = stored_objects(store)
+    version = store.manifest().version
+    glyphs = subset.test
+    write_scans(tmp_path / "mine", glyphs.images[:30], glyphs.labels[:30])
+
+    # When they are added as the import's private glyphs
+    manifest = add_private_glyphs(tmp_path / "mine", store=store, progress=False)
+
+    # Then the manifest holds a private split of the 30, is a version newer (warm selectors re-read the pool), and
+    # says the scored glyphs come from it and their labels are not public
+    assert manifest.splits[PRIVATE_SPLIT].count == 30
+    assert manifest.version == version + 1
+    assert manifest.scored_split == PRIVATE_SPLIT
+    assert (manifest.scored_labels_public, manifest.labels_public) == (False, True)
+    assert store.manifest() == manifest
+    assert sorted(store.labels(PRIVATE_SPLIT, 0).tolist()) == sorted(glyphs.labels[:30].tolist())
+    # And nothing of EMNIST's import changed: only the manifest and the private split's own objects are new
+    after = stored_objects(store)
+    changed = {key for key in after if after[key] != before.get(key)}
+    assert changed == {MANIFEST_KEY, shard_key(PRIVATE_SPLIT, 0), labels_key(PRIVATE_SPLIT, 0)}
+
+    # When another folder is added instead, the private split is that folder's
+    write_scans(tmp_path / "other", glyphs.images[30:42], glyphs.labels[30:42])
+    replaced = add_private_glyphs(tmp_path / "other", store=store, progress=False)
+    assert replaced.splits[PRIVATE_SPLIT].count == 12 and replaced.version == version + 2
+    assert sorted(store.labels(PRIVATE_SPLIT, 0).tolist()) == sorted(glyphs.labels[30:42].tolist())
+
+
+def test_own_glyphs_need_an_import_and_a_labels_file(emulator: Emulator, emnist_dir: Path, tmp_path: Path) -> None:
+    glyphs = load_emnist(emnist_dir, limit=200).test
+    write_scans(tmp_path / "mine", glyphs.images[:4], glyphs.labels[:4])
+
+    with pytest.raises(NotImported):
+        add_private_glyphs(tmp_path / "mine", progress=False)
+    assert cli.main(["import-emnist", str(emnist_dir), "--limit", "600"]) == 0
+    with pytest.raises(DataError, match=r"needs a labels\.csv"):
+        add_private_glyphs(emnist_dir, progress=False)

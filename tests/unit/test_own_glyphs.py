@@ -21,8 +21,7 @@ from drcaptcha_ops.emnist import (
     parse_idx_images,
     parse_idx_labels,
 )
-
-SCANNED_SIDE = 96
+from tests.fixtures.own_glyphs import as_scan, write_labels_csv, write_scans
 
 
 def real_glyphs(emnist_dir: Path, count: int) -> tuple[NDArray[np.uint8], NDArray[np.int16]]:
@@ -31,31 +30,12 @@ def real_glyphs(emnist_dir: Path, count: int) -> tuple[NDArray[np.uint8], NDArra
     return images[:count], labels[:count]
 
 
-def as_scan(glyph: NDArray[np.uint8]) -> Image.Image:
-    """A glyph as someone's scan of it: dark ink on white paper, larger, with the character off-centre."""
-    large = Image.fromarray(255 - glyph).resize((SCANNED_SIDE // 2, SCANNED_SIDE // 2), Image.Resampling.BICUBIC)
-    paper = Image.new("L", (SCANNED_SIDE, SCANNED_SIDE), 255)
-    paper.paste(large, (SCANNED_SIDE // 3, SCANNED_SIDE // 5))
-    return paper
-
-
-def write_folder(folder: Path, rows: list[tuple[str, str]], header: str = "file,label") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = [header] + [f"{name},{label}" for name, label in rows]
-    (folder / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
-
-
 def test_scans_of_real_emnist_glyphs_come_back_as_those_glyphs_with_their_classes(
     emnist_dir: Path, tmp_path: Path
 ) -> None:
     # Given 60 real EMNIST glyphs, saved as larger off-centre black-on-white scans and listed with their characters
     glyphs, labels = real_glyphs(emnist_dir, 60)
-    rows = []
-    for index, (glyph, label) in enumerate(zip(glyphs, labels, strict=True)):
-        as_scan(glyph).save(tmp_path / f"scan-{index:03d}.png")
-        rows.append((f"scan-{index:03d}.png", CLASSES[label]))
-    folder = write_folder(tmp_path, rows)
+    folder = write_scans(tmp_path, glyphs, labels)
 
     # When the folder is read as an import source
     split = load_emnist(folder, seed=3)
@@ -86,7 +66,7 @@ def test_lowercase_letters_that_emnist_merges_take_their_capitals_class_and_othe
     stroke[4:24, 12:16] = 255
     for name in ("o.png", "O.png", "e.png", "e2.png"):
         as_scan(stroke).save(tmp_path / name)
-    folder = write_folder(tmp_path, [("o.png", "o"), ("O.png", "O"), ("e.png", "e"), ("e2.png", "e")])
+    folder = write_labels_csv(tmp_path, [("o.png", "o"), ("O.png", "O"), ("e.png", "e"), ("e2.png", "e")])
 
     split = load_emnist(folder)
 
@@ -98,7 +78,7 @@ def test_the_same_folder_is_the_same_import_and_a_changed_image_another(emnist_d
     glyphs, labels = real_glyphs(emnist_dir, 4)
     for index, glyph in enumerate(glyphs):
         as_scan(glyph).save(tmp_path / f"{index}.png")
-    folder = write_folder(tmp_path, [(f"{index}.png", CLASSES[labels[index]]) for index in range(4)])
+    folder = write_labels_csv(tmp_path, [(f"{index}.png", CLASSES[labels[index]]) for index in range(4)])
     first = identify_source(folder).import_id(0, None)
 
     assert identify_source(folder).import_id(0, None) == first
@@ -127,7 +107,7 @@ def test_an_unusable_labels_file_is_a_data_error_naming_the_line(
     stroke[4:24, 12:16] = 255
     as_scan(stroke).save(folder / "a.png")
     as_scan(stroke).save(tmp_path / "outside.png")
-    write_folder(folder, rows, header)
+    write_labels_csv(folder, rows, header)
 
     with pytest.raises(DataError, match=message):
         load_emnist(folder)
@@ -137,9 +117,9 @@ def test_a_blank_or_unreadable_image_is_a_data_error_naming_the_file(tmp_path: P
     Image.new("L", (40, 40), 255).save(tmp_path / "blank.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
 
-    blank = write_folder(tmp_path, [("blank.png", "A"), ("blank.png", "A")])
+    blank = write_labels_csv(tmp_path, [("blank.png", "A"), ("blank.png", "A")])
     with pytest.raises(DataError, match=r"blank.png \(labels.csv, line 2\): the drawing is blank"):
         load_emnist(blank)
-    broken = write_folder(tmp_path, [("broken.png", "A"), ("broken.png", "A")])
+    broken = write_labels_csv(tmp_path, [("broken.png", "A"), ("broken.png", "A")])
     with pytest.raises(DataError, match=r"broken.png \(labels.csv, line 2\) is not a readable image"):
         load_emnist(broken)

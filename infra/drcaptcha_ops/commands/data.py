@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from drcaptcha.charset import CLASSES
+from drcaptcha.selection import scored_glyphs_of
 from drcaptcha_ops.commands.output import stdout_to_stderr
-from drcaptcha_ops.importer import import_emnist, remove_labels, stats
+from drcaptcha_ops.importer import add_private_glyphs, import_emnist, remove_labels, stats
 from drcaptcha_train.option_types import positive_int
 
 CLASS_COLUMNS = 4
@@ -38,6 +39,13 @@ def register(subparsers: Any) -> None:
     )
     importer.set_defaults(run=run_import)
 
+    private = subparsers.add_parser(
+        "add-private-glyphs",
+        help="add your own labelled images to the stored import: challenges then score only them (4 a challenge)",
+    )
+    private.add_argument("folder", type=Path, help="a folder of images with a labels.csv (columns file,label)")
+    private.set_defaults(run=run_add_private_glyphs)
+
     remover = subparsers.add_parser("remove-labels", help="make N labelled training glyphs unlabelled")
     remover.add_argument("count", metavar="N", type=positive_int)
     remover.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
@@ -46,6 +54,16 @@ def register(subparsers: Any) -> None:
     counter = subparsers.add_parser("stats", help="count the stored glyphs")
     counter.add_argument("--json", action="store_true", help="print one JSON object")
     counter.set_defaults(run=run_stats)
+
+
+def run_add_private_glyphs(args: argparse.Namespace) -> int:
+    manifest = add_private_glyphs(args.folder)
+    private = manifest.splits[manifest.scored_split]
+    print(
+        f"added {private.count} private glyphs from {args.folder} to import {manifest.import_id} "
+        f"(version {manifest.version}): challenges now score {scored_glyphs_of(manifest)} of them"
+    )
+    return 0
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -238,6 +238,6 @@ def crowd_stats(
         challenges_open=challenges.count_open(clock()),
         pass_rate=round(passed / answered, 4) if answered else None,
         nothing_left_to_label=unlabelled + ambiguous == 0,
-        labels_public=None if imported is None else imported.labels_public,
+        labels_public=None if imported is None else imported.scored_labels_public,
         scored_glyphs=None if imported is None else selection.scored_glyphs_of(imported),
     )

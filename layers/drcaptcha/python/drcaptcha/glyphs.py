@@ -28,7 +28,10 @@ from drcaptcha.errors import DataError, NotImported
 SHARD_SIZE: Final = 1000
 IMAGE_SHAPE: Final = (28, 28)
 MANIFEST_KEY: Final = "glyphs/manifest.json"
-SPLITS: Final = ("train", "test")
+# An operator's own glyphs beside a public import (`drcaptcha add-private-glyphs`): never trained on, and when an
+# import has them, the known glyphs that challenges score and show as gold come from them alone.
+PRIVATE_SPLIT: Final = "private"
+SPLITS: Final = ("train", "test", PRIVATE_SPLIT)
 REMOVED: Final = -1
 
 
@@ -76,6 +79,16 @@ class ImportManifest(BaseModel):
     """Whether the source's labels are public, as EMNIST's are: then an attacker can train a network on the very
     glyphs we score (docs/DESIGN.md, "What keeps the scored pool from being learnt"). An import of a private
     source (`drcaptcha import-emnist --private`) says False, and challenges then score more glyphs."""
+
+    @property
+    def scored_split(self) -> str:
+        """The split whose known glyphs challenges score: the private one where there is one, else training."""
+        return PRIVATE_SPLIT if PRIVATE_SPLIT in self.splits else "train"
+
+    @property
+    def scored_labels_public(self) -> bool:
+        """Whether the scored glyphs' labels are public: not when the import is private or has a private split."""
+        return self.labels_public and PRIVATE_SPLIT not in self.splits
 
 
 def shard_key(split: str, shard: int) -> str:

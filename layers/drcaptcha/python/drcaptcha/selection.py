@@ -77,7 +77,6 @@ GOLD_GLYPHS: Final = 1
 GOLD_DRAW_ATTEMPTS: Final = 4
 # At most this many glyph ids of each gold state are read at a pool refresh.
 READING_STATES_LIMIT: Final = 20_000
-KNOWN_SPLIT: Final = "train"
 POOL_SHARDS: Final = 4
 # Drawn in rounds (least shown first): off. It stops unlabelled glyphs recurring, but a glyph then waits a whole
 # round for each vote, and a small crowd labels nothing (bench/bench_repeats.py, docs/BENCHMARKS.md "Glyph
@@ -120,7 +119,7 @@ def active_ensemble_for_selection() -> LoadedEnsemble | None:
 
 def scored_glyphs_of(manifest: ImportManifest) -> int:
     """How many glyphs a challenge scores for an import: more when its labels are not public."""
-    return SCORED_WHEN_PUBLIC if manifest.labels_public else SCORED_WHEN_PRIVATE
+    return SCORED_WHEN_PUBLIC if manifest.scored_labels_public else SCORED_WHEN_PRIVATE
 
 
 def _pool_lifetime() -> float:
@@ -340,22 +339,23 @@ class GlyphSelector:
         return [PickedGlyph(pick.ref, pick.label, gold=True) for pick in drawn]
 
     def _known_pool(self) -> KnownPool:
-        """Every known glyph of a few training shards, and those of them that may be scored, drawn uniformly
-        (and, with an ensemble, a scored sample)."""
+        """Every known glyph of a few shards of the scored split (training, or the private split where there is
+        one), and those of them that may be scored, drawn uniformly (and, with an ensemble, a scored sample)."""
         manifest = self._current_manifest()
         cached = self._pool.get(_CURRENT)
         if cached is not None:
             return cached
-        split = manifest.splits.get(KNOWN_SPLIT)
+        known_split = manifest.scored_split
+        split = manifest.splits.get(known_split)
         if split is None or not split.shard_sizes:
-            raise NotImported(f"the import has no {KNOWN_SPLIT} split")
+            raise NotImported(f"the import has no {known_split} split")
         refs: list[GlyphRef] = []
         labels: list[int] = []
         shards = 0
         for shard in self._rng.permutation(len(split.shard_sizes)):
-            shard_labels = self.store.labels(KNOWN_SPLIT, int(shard))
+            shard_labels = self.store.labels(known_split, int(shard))
             known = np.flatnonzero(shard_labels >= 0)
-            refs += [GlyphRef(KNOWN_SPLIT, int(shard), int(offset)) for offset in known]
+            refs += [GlyphRef(known_split, int(shard), int(offset)) for offset in known]
             labels += [int(label) for label in shard_labels[known]]
             shards += 1 if len(known) else 0
             if shards == POOL_SHARDS:

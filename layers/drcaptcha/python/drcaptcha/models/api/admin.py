@@ -127,9 +127,10 @@ class CrowdStats(BaseModel):
     )
     labels_public: bool | None = Field(
         default=None,
-        description="whether the import's labels are public, as EMNIST's are: then anyone can train a network on "
-        "the very glyphs that are scored (`drcaptcha import-emnist --private` marks a source whose labels were "
-        "never published); None before any import",
+        description="whether the labels of the glyphs that challenges score are public, as EMNIST's are: then "
+        "anyone can train a network on the very glyphs that are scored (`drcaptcha import-emnist --private` marks a "
+        "source whose labels were never published, and `drcaptcha add-private-glyphs` adds your own glyphs, which "
+        "are then the scored ones); None before any import",
     )
     scored_glyphs: int | None = Field(
         default=None, description="how many glyphs a challenge scores (one may be wrong); None before any import"
