@@ -247,6 +247,7 @@ def test_the_training_launcher_reports_the_api_outcome_and_label_progress_matche
     expect(page.locator("#pool-status")).to_be_visible()
     expect(page.locator("#pool-status")).to_contain_text("Challenges score 3 glyphs")
     expect(page.locator("#pool-status")).to_contain_text("drcaptcha import-emnist --private")
+    expect(page.locator("#pool-status")).to_contain_text("drcaptcha add-private-glyphs FOLDER")
     assert errors_apart_from_status(browser_page, 409) == []
 
 

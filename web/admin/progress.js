@@ -73,7 +73,8 @@ function renderPoolStatus(stats) {
   showNote("pool-status", stats.labels_public === true
     ? `The scored glyphs come from a public data set: a network trained on it reads many of them (about a ` +
       `third of challenges passed, in our measurements). Challenges score ${stats.scored_glyphs} glyphs. ` +
-      "Import your own handwriting with `drcaptcha import-emnist --private` to score 4 that no one can train on."
+      "Add your own handwriting with `drcaptcha add-private-glyphs FOLDER` (or import only your own with " +
+      "`drcaptcha import-emnist --private`) to score 4 that no one can train on."
     : "");
 }
 
