@@ -5,8 +5,8 @@ plus a smooth random displacement field, thickened or thinned a little, and plac
 after its neighbour. The row gets dark ink on a light, tinted background with speckle and a couple of faint
 curves, and is enlarged `zoom` times (2x by default) before a fine grain is added.
 
-Why it is fast (0.35 ms to 0.5 ms of CPU for six glyphs on a quiet development machine before the PNG became
-4-bit and Huffman-coded, which adds about 0.2 ms; against the `captcha` package see docs/BENCHMARKS.md):
+Why it is fast (about 0.8 ms to 0.95 ms of CPU for six glyphs, the 4-bit deflated PNG included, on the 2-core
+development machine; against the `captcha` package see docs/BENCHMARKS.md):
 at this size the cost is numpy's fixed cost per call, not the pixels, so every step is a few whole-array
 operations, with no per-pixel Python and few per-glyph steps.
 - The distortions run at the glyphs' own resolution, where there are four times fewer pixels.
@@ -21,8 +21,8 @@ operations, with no per-pixel Python and few per-glyph steps.
 - The 2x enlargement is bilinear in integer numpy arithmetic (Pillow's resize cost three times more), and the
   grain comes from the generator's raw bits.
 - The PNG is written directly (its chunks, and zlib): the pixel rows are composed straight into the layout that
-  PNG stores (a filter byte, then the row), packed to 16 grey levels, two pixels a byte, and Huffman-coded (see
-  _PNG_BITS); bench/bench_render.py measures this encoder against Pillow's at every level in the same run.
+  PNG stores (a filter byte, then the row), packed to 16 grey levels, two pixels a byte, and deflated by ISA-L
+  (see _PNG_BITS); bench/bench_render.py measures this encoder against Pillow's at every level in the same run.
 
 Bytes on the wire: the grain is noise, and noise does not compress, so at 256 grey levels even Pillow's best
 (level 9, adaptive filters) leaves about 17.5 kB for six glyphs. With 16 grey levels the same grain becomes a
@@ -43,6 +43,7 @@ from functools import lru_cache
 from typing import Final, NamedTuple
 
 import numpy as np
+from isal import isal_zlib
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -60,10 +61,12 @@ _INK_LOW: Final = 0.115
 _INK_HIGH: Final = 0.885
 # How far a stroke jitter of 1 moves those levels: enough to thicken or thin a stroke by about a glyph pixel.
 _STROKE_LEVEL_SHIFT: Final = 0.3
-# The PNG's default depth: 4 bits, 16 grey levels (0, 17, ..., 255), two pixels a byte. Huffman coding alone
-# (RenderStyle.compact_png, the default) is the cheapest compression and, on grain, nearly as small as deflate's
-# best: for six glyphs about 6.9 kB against 12.9 kB stored (8 bits: 21.8 kB and 26.5 kB). See BENCHMARKS.md.
+# The PNG's default depth: 4 bits, 16 grey levels (0, 17, ..., 255), two pixels a byte. On grain, fast deflate
+# is nearly as small as deflate's best: for six glyphs about 6.8 kB against 12.9 kB stored (8 bits: 21.8 kB and
+# 26.5 kB). RenderStyle.compact_png (the default) deflates with ISA-L's level 1 (the `isal` package), which
+# gave zlib's Huffman-only size or smaller in a third of its time (83 us against 250 us): see BENCHMARKS.md.
 _PNG_BITS: Final = 4
+_COMPACT_LEVEL: Final = 1
 _STORED: Final = 0
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _GREY_PALETTE: Final = bytes(np.repeat(np.arange(256, dtype=np.uint8), 3))
@@ -80,7 +83,7 @@ class RenderStyle:
     `stroke_jitter` is the range of each glyph's stroke change: positive thickens, negative thins, 1 is about a
     glyph pixel. `grain` is the spread of the fine noise in grey levels (rounded down to a power of two).
     `png_bits` is the PNG's grey depth: 4 (16 levels, the grain dithering between them) or 8 (256 levels).
-    `compact_png=True` Huffman-codes the PNG's pixels (about half the bytes at 4 bits); False stores them.
+    `compact_png=True` deflates the PNG's pixels (about half the bytes at 4 bits); False stores them.
     """
 
     zoom: int = 2
@@ -201,11 +204,7 @@ def _png(rows: NDArray[np.uint8], *, bits: int, compact: bool) -> bytes:
     """
     height, width = rows.shape[0], rows.shape[1] - 1
     data = rows if bits == 8 else _packed_nibbles(rows)
-    if compact:
-        compressor = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_HUFFMAN_ONLY)
-        idat = compressor.compress(data.data) + compressor.flush()
-    else:
-        idat = zlib.compress(data.data, _STORED)
+    idat = isal_zlib.compress(data.data, _COMPACT_LEVEL) if compact else zlib.compress(data.data, _STORED)
     return b"".join((_png_head(width, height, bits), *_chunk_parts(b"IDAT", idat), _IEND))
 
 
@@ -348,8 +347,8 @@ def _random_layout(stack: NDArray[np.uint8], width: int, draws: _Uniforms, style
 def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Uniforms, style: RenderStyle) -> FloatArray:
     """Every glyph resampled into its own box_size square, centred on its (sub-pixel) place; darkness up to 1.
 
-    Blank parts of a box are 0 or below (the caller clips them): the grey-level stretch is applied to the
-    glyphs before sampling, which gives the same result as after it, on fewer pixels.
+    Blank parts of a box are below 0 (the caller clips them): the grey-level stretch is applied to the sampled
+    boxes in one whole-array step, which gives the same levels as stretching the glyphs before sampling.
     """
     count, side, knots = len(stack), style.box_size, style.elastic_grid
     # Per glyph: the inverse of the forward map scale * rotation @ horizontal shear (col += shear * row), in
@@ -378,28 +377,20 @@ def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Unifo
     source = (basis @ mix @ basis_t).reshape(count, 2, side, side)
     np.clip(source, 0, _SOURCE_MAX, out=source)
 
-    # Stretch the grey levels between an ink-start and an ink-full level; lowering both thickens the strokes.
-    gains, offsets = [], []
-    thinnest, thickest = style.stroke_jitter
-    for u in draws.take_list(count):
-        u = thinnest + (thickest - thinnest) * u
-        low = max(_INK_LOW - u * _STROKE_LEVEL_SHIFT, 0.0)
-        high = min(_INK_HIGH - u * _STROKE_LEVEL_SHIFT, 1.0)
-        gains.append([[1 / (255 * (high - low))]])
-        offsets.append([[low / (high - low)]])
     # Bilinear sampling by four gathers from one flat array of all the glyph blocks: the right, lower and
     # lower-right neighbours of a pixel are the same array read from one, one row and one row and one
     # further on, so the four gathers share one index.
     blocks = np.zeros((count, _BLOCK, _BLOCK), np.float32)
-    levels = blocks[:, 1:-1, 1:-1]
-    np.multiply(stack, np.array(gains, np.float32), out=levels)
-    levels -= np.array(offsets, np.float32)
+    blocks[:, 1:-1, 1:-1] = stack
     flat = blocks.reshape(-1)
-    whole = source.astype(np.intp)
-    fraction = np.subtract(source, whole, out=source, casting="same_kind")
-    index = whole[:, 0] * _BLOCK
-    index += whole[:, 1]
-    index += _block_starts(count)
+    # The source points are not negative (clipped above), so the floor is the truncation. Float32 holds these
+    # small whole numbers exactly; working in it and casting the index once is cheaper than an integer detour.
+    whole = np.floor(source)
+    fraction = np.subtract(source, whole, out=source)
+    index_f = whole[:, 0] * np.float32(_BLOCK)
+    index_f += whole[:, 1]
+    index_f += _block_starts(count)
+    index = index_f.astype(np.intp)
     # The indices are in range by construction; mode="clip" skips numpy's slower checking path.
     top = flat.take(index, mode="clip")
     top_right = flat[1:].take(index, mode="clip")
@@ -415,12 +406,30 @@ def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Unifo
     boxes -= top
     boxes *= along_rows
     boxes += top
+    # Stretch the grey levels between an ink-start and an ink-full level; lowering both thickens the strokes.
+    # The stretch is linear, so applying it after the (linear) sampling gives the same levels on the glyph;
+    # the blank border becomes -offset instead of 0, which is blank either way.
+    gains, offsets = _stroke_stretch(draws.take(count), style.stroke_jitter)
+    boxes *= gains
+    boxes -= offsets
     return boxes
 
 
+def _stroke_stretch(draws: NDArray[np.float64], stroke_jitter: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
+    """Per glyph [count, 1, 1]: the gain and offset that take raw 0..255 levels to darkness, ink from 1 up."""
+    thinnest, thickest = stroke_jitter
+    shift = (thinnest + (thickest - thinnest) * draws) * _STROKE_LEVEL_SHIFT
+    low = np.maximum(_INK_LOW - shift, 0.0)
+    high = np.minimum(_INK_HIGH - shift, 1.0)
+    span = high - low
+    gains = (1 / (255 * span)).astype(np.float32).reshape(-1, 1, 1)
+    offsets = (low / span).astype(np.float32).reshape(-1, 1, 1)
+    return gains, offsets
+
+
 @lru_cache(maxsize=16)
-def _block_starts(count: int) -> NDArray[np.intp]:
-    starts = (np.arange(count, dtype=np.intp) * (_BLOCK * _BLOCK))[:, None, None]
+def _block_starts(count: int) -> FloatArray:
+    starts = (np.arange(count, dtype=np.float32) * np.float32(_BLOCK * _BLOCK))[:, None, None]
     starts.setflags(write=False)
     return starts
 
@@ -447,9 +456,9 @@ def _warp_basis(side: int, knots: int) -> tuple[FloatArray, FloatArray]:
 
 
 @lru_cache(maxsize=16)
-def _columns(width: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _columns(width: int) -> tuple[FloatArray, FloatArray]:
     """Column numbers, and their offsets from the middle column."""
-    columns = np.arange(width, dtype=np.float64)
+    columns = np.arange(width, dtype=np.float32)
     from_middle = columns - width / 2
     columns.setflags(write=False)
     from_middle.setflags(write=False)
@@ -465,15 +474,24 @@ def _draw_curves(
         return
     scale, offset = _curve_ranges(height, width, border, style.curve_alpha)
     # Per curve: amplitude, angular frequency, phase, height of its middle, slope, alpha.
-    amplitude, frequency, phase, middle_y, slope, alpha = draws.take(6 * n).reshape(6, n, 1) * scale + offset
+    parameters = draws.take(6 * n).astype(np.float32).reshape(6, n, 1)
+    parameters *= scale
+    parameters += offset
+    amplitude, frequency, phase, middle_y, slope, alpha = parameters
     columns, from_middle = _columns(width)
-    y = np.sin(columns * frequency + phase)
+    # In float32, in place: numpy's float64 sine costs three times as much here, and rows need no more.
+    y = columns * frequency
+    y += phase
+    np.sin(y, out=y)
     y *= amplitude
-    y += from_middle * slope + middle_y
+    y += from_middle * slope
+    y += middle_y
     # Rows that stray past the border are pinned to its outer edge, which is never shown.
-    np.clip(y, 0, height + 2 * border - 2, out=y)
+    np.maximum(y, np.float32(0), out=y)
+    np.minimum(y, np.float32(height + 2 * border - 2), out=y)
     upper = y.astype(np.intp)  # y >= 0, so this is the row above the curve (or on it)
-    below = (y - upper) * alpha
+    below = np.subtract(y, upper, out=y, casting="same_kind")
+    below *= alpha
     above = alpha - below
     # Flat indices into the layer (_draw's own contiguous array, so reshape is a view): one-dimensional
     # gathers and scatters cost a little less than (row, col) ones (50 us against 53 us, 2026-12-05).
@@ -487,16 +505,14 @@ def _draw_curves(
 
 
 @lru_cache(maxsize=16)
-def _curve_ranges(
-    height: int, width: int, border: int, alpha: tuple[float, float]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _curve_ranges(height: int, width: int, border: int, alpha: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
     """Scale and offset that turn uniform numbers into the curves' parameters (see _draw_curves)."""
     # Amplitude 1.5 to height/5; period 0.6 to 1.6 widths (drawn as its frequency); any phase; the curve's
     # middle at a quarter to three quarters of the height (plus the border); slope -0.1 to 0.1.
     low = [1.5, 2 * math.pi / (1.6 * width), 0.0, 0.25 * height + border, -0.1, alpha[0]]
     high = [height / 5, 2 * math.pi / (0.6 * width), 2 * math.pi, 0.75 * height + border, 0.1, alpha[1]]
-    scale = (np.array(high) - np.array(low))[:, None, None]
-    offset = np.array(low)[:, None, None]
+    scale = (np.array(high, np.float32) - np.array(low, np.float32))[:, None, None]
+    offset = np.array(low, np.float32)[:, None, None]
     scale.setflags(write=False)
     offset.setflags(write=False)
     return scale, offset
