@@ -36,6 +36,7 @@ BENCHMARKS = {
     "lookalikes": ["bench.derive_lookalikes"],
     "readings": ["bench.bench_readings"],
     "people": ["bench.bench_people"],
+    "pool_size": ["bench.bench_pool_size"],
     "pow": ["bench.bench_pow"],
     "repeats": ["bench.bench_repeats"],
 }
