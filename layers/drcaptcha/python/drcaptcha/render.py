@@ -309,12 +309,16 @@ def _draw(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle) -> tuple
 def _ink_columns(stack: NDArray[np.uint8]) -> list[tuple[float, float]]:
     """Each glyph's inked width and the offset of the ink's middle from the square's centre, in columns."""
     columns = []
-    for inked in (stack.max(axis=1) >= _INK_THRESHOLD).tolist():
-        if True in inked:
-            first, last = inked.index(True), GLYPH_SIZE - 1 - inked[::-1].index(True)
-            columns.append((last - first + 1.0, (first + last) / 2 - _GLYPH_CENTRE))
-        else:
+    # Each glyph's inked columns as 28 bytes of 0 or 1: bytes.find and rfind are quicker than lists here.
+    inked = (stack.max(axis=1) >= _INK_THRESHOLD).tobytes()
+    for start in range(0, len(inked), GLYPH_SIZE):
+        glyph = inked[start : start + GLYPH_SIZE]
+        first = glyph.find(1)
+        if first < 0:
             columns.append((GLYPH_SIZE / 2, 0.0))
+        else:
+            last = glyph.rfind(1)
+            columns.append((last - first + 1.0, (first + last) / 2 - _GLYPH_CENTRE))
     return columns
 
 
@@ -353,7 +357,7 @@ def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Unifo
     count, side, knots = len(stack), style.box_size, style.elastic_grid
     # Per glyph: the inverse of the forward map scale * rotation @ horizontal shear (col += shear * row), in
     # (row, col), whose determinant is scale squared; and the source point of the box's centre.
-    affine = []
+    affine: list[float] = []
     # The field's knots are drawn from 0 to 2 * elastic_px, and every pixel's field is a weighted mean of
     # knots, so the source points are moved back by elastic_px here instead of shifting each knot.
     centre = _GLYPH_CENTRE + 1 - (style.elastic_px if style.warp else 0.0)
@@ -362,8 +366,8 @@ def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Unifo
         row_row, row_col = cos / scale, -sin / scale
         col_row, col_col = (sin - cos * shear) / scale, (cos + sin * shear) / scale
         down, across = y - round(y), x - round(x)
-        affine.append([[0.0, row_row], [row_col, centre - row_row * down - row_col * across]])
-        affine.append([[0.0, col_row], [col_col, centre - col_row * down - col_col * across]])
+        affine += (0.0, row_row, row_col, centre - row_row * down - row_col * across)
+        affine += (0.0, col_row, col_col, centre - col_row * down - col_col * across)
     # Each source coordinate is basis @ mix @ basis.T: the basis holds the displacement field's interpolation
     # weights, each pixel's offset from the box centre, and 1. So mix's corner block is the field's random
     # knots, and its last row and column carry the affine map and the source point of the centre.
@@ -372,7 +376,7 @@ def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Unifo
     if style.warp and style.elastic_px > 0:
         knot_shifts = draws.take(count * 2 * knots * knots).reshape(count * 2, knots, knots)
         np.multiply(knot_shifts, 2 * style.elastic_px, out=mix[:, :knots, :knots], casting="same_kind")
-    mix[:, knots:, knots:] = affine
+    mix[:, knots:, knots:] = np.array(affine, np.float32).reshape(count * 2, 2, 2)
     basis, basis_t = _warp_basis(side, knots)
     source = (basis @ mix @ basis_t).reshape(count, 2, side, side)
     np.clip(source, 0, _SOURCE_MAX, out=source)
@@ -409,21 +413,24 @@ def _warped_glyph_boxes(stack: NDArray[np.uint8], layout: _Layout, draws: _Unifo
     # Stretch the grey levels between an ink-start and an ink-full level; lowering both thickens the strokes.
     # The stretch is linear, so applying it after the (linear) sampling gives the same levels on the glyph;
     # the blank border becomes -offset instead of 0, which is blank either way.
-    gains, offsets = _stroke_stretch(draws.take(count), style.stroke_jitter)
+    gains, offsets = _stroke_stretch(draws.take_list(count), style.stroke_jitter)
     boxes *= gains
     boxes -= offsets
     return boxes
 
 
-def _stroke_stretch(draws: NDArray[np.float64], stroke_jitter: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
-    """Per glyph [count, 1, 1]: the gain and offset that take raw 0..255 levels to darkness, ink from 1 up."""
+def _stroke_stretch(draws: list[float], stroke_jitter: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
+    """Per glyph [count, 1, 1]: the gain and offset that take raw 0..255 levels to darkness, ink from 1 up.
+
+    Plain Python floats, then one array: for a handful of glyphs that is quicker than numpy's small arrays.
+    """
     thinnest, thickest = stroke_jitter
-    shift = (thinnest + (thickest - thinnest) * draws) * _STROKE_LEVEL_SHIFT
-    low = np.maximum(_INK_LOW - shift, 0.0)
-    high = np.minimum(_INK_HIGH - shift, 1.0)
-    span = high - low
-    gains = (1 / (255 * span)).astype(np.float32).reshape(-1, 1, 1)
-    offsets = (low / span).astype(np.float32).reshape(-1, 1, 1)
+    stretch = []
+    for u in draws:
+        shift = (thinnest + (thickest - thinnest) * u) * _STROKE_LEVEL_SHIFT
+        low, high = max(_INK_LOW - shift, 0.0), min(_INK_HIGH - shift, 1.0)
+        stretch.append((1 / (255 * (high - low)), low / (high - low)))
+    gains, offsets = np.array(stretch, np.float32).T.reshape(2, -1, 1, 1)
     return gains, offsets
 
 
