@@ -67,9 +67,19 @@ class Pass:
 
 def pass_challenge(stack: CaptchaStack, sitekey: str, source_ip: str = CLIENT_IP) -> Pass:
     """Fetch a challenge and answer it right; the pass's token and the ids of the votes it casts."""
+    return answer_right(stack, fetch_challenge(sitekey, source_ip))
+
+
+def fetch_challenge(sitekey: str, source_ip: str = CLIENT_IP) -> str:
+    """A new challenge's id."""
     challenge = get_challenge(sitekey, source_ip)
     assert challenge.status == 200, challenge.body
-    challenge_id = challenge.body["challenge_id"]
+    challenge_id: str = challenge.body["challenge_id"]
+    return challenge_id
+
+
+def answer_right(stack: CaptchaStack, challenge_id: str) -> Pass:
+    """Answer the challenge right; the pass's token and the ids of the votes it casts."""
     item = stack.challenge_item(challenge_id)
     reply = post_answer(challenge_id, stack.right_answer(challenge_id))
     assert reply.status == 200 and reply.body["success"] is True, reply.body

@@ -27,6 +27,8 @@ from drcaptcha_ops.lambda_runner import LocalLambdaContext
 from functions.outbox_replay import app as replay_app
 from tests.integration.captcha_support import CaptchaStack, start_captcha_stack
 from tests.integration.reliability_support import (
+    answer_right,
+    fetch_challenge,
     get_challenge,
     outbox_vote_ids,
     pass_challenge,
@@ -61,7 +63,7 @@ def assert_service_unavailable(reply: object) -> None:
 
 # --- the captcha API ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["unavailable", "throttled"])
-def test_dynamodb_failing_when_a_challenge_is_issued_is_a_503_that_stores_and_counts_nothing(
+def test_dynamodb_failing_to_count_a_challenge_is_a_503_that_stores_and_counts_nothing(
     stack: CaptchaStack, kind: str
 ) -> None:
     # Given a site whose key the warm cache knows
@@ -69,16 +71,37 @@ def test_dynamodb_failing_when_a_challenge_is_issued_is_a_503_that_stores_and_co
     assert get_challenge(site.site_key).status == 200
     stored_before = ChallengeItem.count()
 
-    # When DynamoDB fails the challenge's transaction
-    with inject_fault("dynamodb", "TransactWriteItems", kind=kind) as fault:  # type: ignore[arg-type]
+    # When DynamoDB fails the client's counter update (and the read after it)
+    with inject_fault("dynamodb", "UpdateItem", kind=kind) as fault:  # type: ignore[arg-type]
         reply = get_challenge(site.site_key)
 
     # Then the client gets a 503 in the error shape; no challenge was stored, no rate-limit hit counted
     assert_service_unavailable(reply)
     assert fault.injected >= 1
     assert ChallengeItem.count() == stored_before
-    # (the first challenge's one hit, in each of the client's two staggered windows)
-    assert sum(int(counter.hits) for counter in RateLimitCounter.scan()) == 2
+    # (the first challenge's one hit, in each of the client's two staggered windows, both in its one counter)
+    assert [(counter.hits_of("a"), counter.hits_of("b")) for counter in RateLimitCounter.scan()] == [(1, 1)]
+
+
+@pytest.mark.parametrize("kind", ["unavailable", "throttled"])
+def test_dynamodb_failing_to_store_a_counted_challenge_is_a_503_that_costs_one_hit(
+    stack: CaptchaStack, kind: str
+) -> None:
+    # Given a site whose key the warm cache knows
+    site = stack.create_site()
+    assert get_challenge(site.site_key).status == 200
+    stored_before = ChallengeItem.count()
+
+    # When DynamoDB fails the challenge's put, after its counter was updated
+    with inject_fault("dynamodb", "PutItem", kind=kind) as fault:  # type: ignore[arg-type]
+        reply = get_challenge(site.site_key)
+
+    # Then the client gets a 503 and nothing is stored; counting and storing are two writes, not one transaction,
+    # so the refused challenge cost the client one hit (store/rate_limits.py), as a challenge it got would have
+    assert_service_unavailable(reply)
+    assert fault.injected >= 1
+    assert ChallengeItem.count() == stored_before
+    assert [(counter.hits_of("a"), counter.hits_of("b")) for counter in RateLimitCounter.scan()] == [(2, 2)]
 
 
 def test_s3_down_on_a_cold_start_is_a_503_and_the_next_request_after_recovery_works(stack: CaptchaStack) -> None:
@@ -201,14 +224,16 @@ def test_a_single_throttle_is_retried_away_and_no_vote_waits_in_the_outbox(
 def test_stream_and_outbox_both_down_still_gives_the_token_and_logs_every_vote(
     stack: CaptchaStack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given Kinesis down, and DynamoDB refusing the outbox's PutItem (the pass's own UpdateItem still works)
+    # Given a challenge, then Kinesis down and DynamoDB refusing the outbox's PutItem (the pass's own UpdateItem
+    # still works)
     site = stack.create_site()
+    challenge_id = fetch_challenge(site.site_key)
     with (
         caplog.at_level(logging.ERROR),
         inject_fault("kinesis", "PutRecords"),
         inject_fault("dynamodb", "PutItem", kind="throttled"),
     ):
-        passed = pass_challenge(stack, site.site_key)
+        passed = answer_right(stack, challenge_id)
 
     # Then the visitor has their token, and each vote is in the ERROR log: the record of last resort
     assert passed.token

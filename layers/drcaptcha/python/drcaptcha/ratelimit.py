@@ -1,15 +1,15 @@
 """Rate limits per client: who the client is, and which counters a request is counted in.
 
 A challenge is counted per client across every site and the legacy API (RATE_LIMIT_CHALLENGES a window; it was
-per site and client, so a client got the limit once per public site key), in one transaction with the challenge
-itself (drcaptcha/store/rate_limits.py), in two fixed windows of the same length staggered by half of it. Any
+per site and client, so a client got the limit once per public site key), before the challenge is stored
+(drcaptcha/store/rate_limits.py: both windows in one item, one conditional update), in two fixed windows of the
+same length staggered by half of it. Any
 stretch of half a window lies inside one of them, so no burst passes more than the limit across a window's edge
 (one fixed window let 2x the limit through in a few seconds), and a steady client gets the limit a window, as in
 a sliding window; the worst case is 2x the limit over a whole window that spans both edges. This needs no read:
 each window is one counter whose condition is its own count (a token bucket or a true sliding window needs the
 time since the last request, which a DynamoDB condition cannot compute). A per-site counter beside them would
-cost two more items in every challenge's transaction (2 write units each) and refuse nothing the client's own
-counters let through.
+cost another write in every challenge and refuse nothing the client's own counters let through.
 
 What else a client spends from its cross-site allowance (issue 19, item 1): a failed answer costs
 FAILURE_COST hits, and a request with an unknown site key costs one, so made-up keys and guessing are
@@ -55,19 +55,27 @@ def client_identity(source_ip: str, key: bytes) -> str:
 
 @dataclass(frozen=True)
 class Window:
-    """One counter: `bucket` names it, it counts until `ends_at`, and refuses past `limit`."""
+    """One fixed window of a client's counter: `counter` names the client's item, `slot` which of its staggered
+    windows this is, `number` which window of that slot; it counts until `ends_at`, and refuses past `limit`."""
 
-    bucket: str
+    counter: str
+    slot: str
+    number: int
     ends_at: float
     limit: int
+
+    @property
+    def bucket(self) -> str:
+        """The window's own name: one count per client, slot and window number."""
+        return f"{self.counter}#{self.slot}#{self.number}"
 
     def retry_after(self, now: float) -> int:
         return max(1, math.ceil(self.ends_at - now))
 
 
-def _fixed(prefix: str, now: float, length: int, offset: float, limit: int) -> Window:
+def _fixed(counter: str, slot: str, now: float, length: int, offset: float, limit: int) -> Window:
     number = math.floor((now - offset) / length)
-    return Window(f"{prefix}#{number}", (number + 1) * length + offset, limit)
+    return Window(counter, slot, number, (number + 1) * length + offset, limit)
 
 
 def client_windows(
@@ -77,9 +85,10 @@ def client_windows(
     settings = get_settings()
     length = settings.rate_limit_window_seconds
     limit = settings.rate_limit_challenges if limit is None else limit
+    counter = f"{kind}#{client}"
     return (
-        _fixed(f"{kind}#{client}#a", now, length, 0.0, limit),
-        _fixed(f"{kind}#{client}#b", now, length, length / 2, limit),
+        _fixed(counter, "a", now, length, 0.0, limit),
+        _fixed(counter, "b", now, length, length / 2, limit),
     )
 
 

@@ -2,7 +2,8 @@
 
 Every state change is ONE conditional write, so two racing requests can never both pass, fail or redeem the same
 challenge:
-- `add`: one transaction that stores the challenge and counts it against the client's rate-limit window;
+- `add`: counts the challenge against the client's rate-limit windows (one conditional update of the client's
+  counter, store/rate_limits.py), then stores it (one conditional put);
 - `record_pass`: marks the challenge passed if, and only if, it is open, the proof of work's bits (computed in
   memory by drcaptcha/pow.py) reach its stored `pow_difficulty`, and every scored position but the pass rule's
   allowance expects one of the classes its typed character reads as (`expected` holds -1, glyphs.REMOVED, at an
@@ -21,17 +22,17 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition, size
 
 from drcaptcha.config import get_settings
-from drcaptcha.errors import RateLimited, ServiceUnavailable
+from drcaptcha.errors import ServiceUnavailable
 from drcaptcha.glyphs import REMOVED
 from drcaptcha.models.api.captcha import ACCESSIBLE_PATH
 from drcaptcha.models.tables.challenges import FAILED, PASSED, ChallengeItem
 from drcaptcha.ratelimit import Limits
-from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan, transaction
-from drcaptcha.store.rate_limits import count_in, full_windows
+from drcaptcha.store.base import ConditionFailed, conditional_write, count_scan
+from drcaptcha.store.rate_limits import RateLimitStore
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class Redeemed:
 
 
 class ChallengeStore:
+    def __init__(self, rate_limits: RateLimitStore | None = None) -> None:
+        self.rate_limits = rate_limits or RateLimitStore()
+
     def count(self) -> int:
         return count_scan(get_settings().challenges_table)
 
@@ -85,7 +89,7 @@ class ChallengeStore:
         )
 
     def add(self, challenge: Challenge, limits: Limits, now: float) -> None:
-        """Store `challenge` and count it in `limits`, in one transaction; RateLimited when a counter is full."""
+        """Count `challenge` in `limits`, then store it; RateLimited (and nothing stored) when a counter is full."""
         item = ChallengeItem(
             challenge_id=challenge.challenge_id,
             site_key=challenge.site_key,
@@ -100,19 +104,13 @@ class ChallengeStore:
             pow_difficulty=challenge.pow_difficulty,
             path=ACCESSIBLE_PATH if challenge.accessible else None,
         )
+        # Counted first, then stored: a full counter refuses before anything is written (docs/SCALING.md: 1 + 1
+        # write units, where one transaction of the challenge and two counters was 6).
+        self.rate_limits.spend(limits.windows, 1, now, refuse_when_full=True, what="challenges")
         try:
-            with transaction() as writes:
-                writes.save(item, condition=ChallengeItem.challenge_id.does_not_exist())
-                count_in(writes, limits)
-        except ConditionFailed as failed:
-            full = full_windows(failed, len(limits.windows))
-            if full is not None:
-                raise RateLimited(
-                    f"too many challenges in {get_settings().rate_limit_window_seconds} s from this client",
-                    retry_after=limits.retry_after(now, full),
-                ) from failed
-            raise ServiceUnavailable("could not store the challenge; try again") from failed
-        except TransactWriteError as error:
+            with conditional_write():
+                item.save(condition=ChallengeItem.challenge_id.does_not_exist())
+        except (ConditionFailed, PutError) as error:
             raise ServiceUnavailable("could not store the challenge; try again") from error
 
     def record_pass(
