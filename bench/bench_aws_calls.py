@@ -96,8 +96,10 @@ def one_round(runtime: CaptchaRuntime, site: sites.NewSite, number: int, tally: 
     tally.count("siteverify (duplicate)", lambda: verify_pass(runtime, site.secret, result.token))
 
     failed = issue_challenge(runtime, site.site_key, ip)
-    wrong = "".join("?" for _ in range(6))
-    tally.count("answer (fail)", lambda: answer_challenge(runtime, failed.challenge_id, wrong))
+    # A well-formed answer with every position wrong ("W" is in no lookalike group), from the client's address as
+    # the handler passes it, so that the fail costs the client its rate-limit hits as a real one does.
+    wrong = "".join("K" if typed.upper() == "W" else "W" for typed in right_answer(failed.challenge_id))
+    tally.count("answer (fail)", lambda: answer_challenge(runtime, failed.challenge_id, wrong, source_ip=ip))
 
     third = issue_challenge(runtime, site.site_key, ip)
     token = answer_challenge(runtime, third.challenge_id, right_answer(third.challenge_id)).token
