@@ -14,6 +14,7 @@ from PIL import Image
 
 from drcaptcha.charset import character_of
 from drcaptcha.render import DEFAULT_STYLE, RenderStyle, compose_captcha, encode_png, render_captcha
+from drcaptcha_ops.simulation.bots import ink_mask
 from tests.fixtures.glyph_data import read_emnist
 
 GLYPH_COUNT = 12
@@ -286,3 +287,21 @@ def test_encode_png_at_4_bits_packs_odd_widths() -> None:
 def test_a_png_depth_other_than_4_or_8_is_refused() -> None:
     with pytest.raises(ValueError, match="png_bits"):
         RenderStyle(png_bits=2)
+
+
+def test_the_coarse_grain_leaves_the_bots_the_same_ink_in_fewer_bytes(emnist_dir: Path) -> None:
+    # Given 20 challenges of real glyphs, each rendered twice with the same randomness: the default grain, drawn at
+    # the glyphs' resolution before the enlargement, and the fine one drawn after it (before 2026-12-06)
+    images, _ = read_emnist(120, emnist_dir)
+    fine_style = RenderStyle(coarse_grain=False)
+    coarse, fine = [], []
+    for start in range(0, 120, 6):
+        coarse.append(render_captcha(images[start : start + 6], np.random.default_rng(start)))
+        fine.append(render_captcha(images[start : start + 6], np.random.default_rng(start), fine_style))
+
+    # Then the simulated bots' ink masks (what they segment and read) differ on under 2% of pixels in each, and the
+    # coarse grain's PNGs are smaller
+    for coarse_png, fine_png in zip(coarse, fine, strict=True):
+        differ = ink_mask(grey_pixels(coarse_png)) != ink_mask(grey_pixels(fine_png))
+        assert differ.mean() < 0.02
+    assert sum(map(len, coarse)) < 0.9 * sum(map(len, fine))

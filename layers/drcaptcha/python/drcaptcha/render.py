@@ -3,7 +3,7 @@
 Glyphs come in as EMNIST stores them upright: uint8 28x28, ink 255 on 0. Each is warped by a random affine map
 plus a smooth random displacement field, thickened or thinned a little, and placed at a random gap and height
 after its neighbour. The row gets dark ink on a light, tinted background with speckle and a couple of faint
-curves, and is enlarged `zoom` times (2x by default) before a fine grain is added.
+curves, a grain is added, and it is enlarged `zoom` times (2x by default).
 
 Why it is fast (about 0.8 ms to 0.95 ms of CPU for six glyphs, the 4-bit deflated PNG included, on the 2-core
 development machine; against the `captcha` package see docs/BENCHMARKS.md):
@@ -26,8 +26,11 @@ operations, with no per-pixel Python and few per-glyph steps.
 
 Bytes on the wire: the grain is noise, and noise does not compress, so at 256 grey levels even Pillow's best
 (level 9, adaptive filters) leaves about 17.5 kB for six glyphs. With 16 grey levels the same grain becomes a
-dither between neighbouring levels: about 6.9 kB (95th percentile), and it reads the same by eye. The warp,
-spacing, strokes, speckle, curves and grain are still drawn afresh for every call.
+dither between neighbouring levels: about 6.9 kB (95th percentile), and it reads the same by eye. Since
+2026-12-06 the grain is drawn at the glyphs' resolution, before the 2x enlargement (`coarse_grain`): a quarter
+of the random bytes, a smoother dither that deflates to about 5.7 kB (p95), and the same ink for the bots'
+segmentation (docs/BENCHMARKS.md, "A coarser grain"). The warp, spacing, strokes, speckle, curves and grain are
+still drawn afresh for every call.
 
 The PNG holds pixels only (IHDR, PLTE, IDAT, IEND): no text chunk, no metadata, so the answer never leaks.
 """
@@ -81,7 +84,9 @@ class RenderStyle:
 
     `warp=False` keeps the glyphs unrotated, unsheared and undistorted (spacing, strokes and noise still vary).
     `stroke_jitter` is the range of each glyph's stroke change: positive thickens, negative thins, 1 is about a
-    glyph pixel. `grain` is the spread of the fine noise in grey levels (rounded down to a power of two).
+    glyph pixel. `grain` is the spread of the fine noise in grey levels (rounded down to a power of two);
+    `coarse_grain` draws it at the glyphs' resolution, before the enlargement (two PNG pixels a grain, smoothed),
+    and False after it (one pixel a grain, as before 2026-12-06).
     `png_bits` is the PNG's grey depth: 4 (16 levels, the grain dithering between them) or 8 (256 levels).
     `compact_png=True` deflates the PNG's pixels (about half the bytes at 4 bits); False stores them.
     """
@@ -103,6 +108,7 @@ class RenderStyle:
     background_level: tuple[int, int] = (200, 235)
     background_ramp: float = 10.0
     grain: int = 16
+    coarse_grain: bool = True
     speckle_density: float = 0.015
     curves: int = 2
     curve_alpha: tuple[float, float] = (0.3, 0.5)
@@ -300,9 +306,12 @@ def _draw(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle) -> tuple
     _draw_speckle(darkness, border, height, width, draws, style)
     # The shading covers one extra pixel all round, which the enlargement reads as each edge's neighbour.
     grey = _shade(darkness[border - 1 : border + height + 1, border - 1 : border + width + 1], draws, style)
+    if style.coarse_grain:
+        _add_grain(grey, rng, style.grain)
     rows = np.zeros((height * style.zoom, width * style.zoom + 1), np.uint8)
     _enlarge_into(rows[:, 1:], grey, style.zoom)
-    _add_grain(rows[:, 1:], rng, style.grain)
+    if not style.coarse_grain:
+        _add_grain(rows[:, 1:], rng, style.grain)
     return rows, layout
 
 
@@ -605,8 +614,8 @@ def _enlarge_into(out: NDArray[np.uint8], grey: NDArray[np.uint16], zoom: int) -
     np.right_shift(down, 4, out=out[1::2], casting="unsafe")
 
 
-def _add_grain(pixels: NDArray[np.uint8], rng: np.random.Generator, grain: int) -> None:
-    """Fine noise at full size, up to `grain` grey levels (the shading left room for it), from raw bits."""
+def _add_grain(pixels: NDArray[np.uint8] | NDArray[np.uint16], rng: np.random.Generator, grain: int) -> None:
+    """Noise on every pixel, up to `grain` grey levels (the shading left room for it), from raw bits."""
     bits = _grain_bits(grain)
     if bits == 0:
         return
