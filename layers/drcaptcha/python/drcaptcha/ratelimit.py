@@ -3,10 +3,10 @@
 A challenge is counted per client across every site and the legacy API (RATE_LIMIT_CHALLENGES a window; it was
 per site and client, so a client got the limit once per public site key), before the challenge is stored
 (drcaptcha/store/rate_limits.py: both windows in one item, one conditional update), in two fixed windows of the
-same length staggered by half of it. Any
-stretch of half a window lies inside one of them, so no burst passes more than the limit across a window's edge
-(one fixed window let 2x the limit through in a few seconds), and a steady client gets the limit a window, as in
-a sliding window; the worst case is 2x the limit over a whole window that spans both edges. This needs no read:
+same length staggered by half of it. Any stretch of half a window lies inside one of them, so no burst passes
+more than the limit across a window's edge (one fixed window let 2x the limit through in a few seconds), and a
+steady client gets the limit a window, as in a sliding window; the worst case is 2x the limit over a whole window
+that spans both edges. This needs no read:
 each window is one counter whose condition is its own count (a token bucket or a true sliding window needs the
 time since the last request, which a DynamoDB condition cannot compute). A per-site counter beside them would
 cost another write in every challenge and refuse nothing the client's own counters let through.
