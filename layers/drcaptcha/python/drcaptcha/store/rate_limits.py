@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from functools import reduce
 from typing import Final
 
-from pynamodb.attributes import NumberAttribute
 from pynamodb.exceptions import GetError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
@@ -41,16 +40,6 @@ class _Contended(Exception):
 
 def _all(conditions: Sequence[Condition]) -> Condition:
     return reduce(lambda left, right: left & right, conditions)
-
-
-def _window_attribute(slot: str) -> NumberAttribute:
-    attribute: NumberAttribute = getattr(RateLimitCounter, f"{slot}_window")
-    return attribute
-
-
-def _hits_attribute(slot: str) -> NumberAttribute:
-    attribute: NumberAttribute = getattr(RateLimitCounter, f"{slot}_hits")
-    return attribute
 
 
 def _expiry(windows: Sequence[Window]) -> float:
@@ -81,11 +70,17 @@ class RateLimitStore:
     def _count(self, windows: Sequence[Window], hits: int, refuse_when_full: bool) -> tuple[bool, ...] | None:
         """Count the hits (None) or say which windows are full and refused them. Raises _Contended."""
         counter = windows[0].counter
-        current = [_window_attribute(window.slot) == window.number for window in windows]
-        under = [_hits_attribute(window.slot) < window.limit for window in windows] if refuse_when_full else []
+        current = [RateLimitCounter.window_attribute(window.slot) == window.number for window in windows]
+        under = (
+            [RateLimitCounter.hits_attribute(window.slot) < window.limit for window in windows]
+            if refuse_when_full
+            else []
+        )
         # Setting each window's number to itself keeps a current item as it is, and names them in a new one.
-        actions: list[Action] = [_window_attribute(window.slot).set(window.number) for window in windows]
-        actions += [_hits_attribute(window.slot).add(hits) for window in windows]
+        actions: list[Action] = [
+            RateLimitCounter.window_attribute(window.slot).set(window.number) for window in windows
+        ]
+        actions += [RateLimitCounter.hits_attribute(window.slot).add(hits) for window in windows]
         try:
             with conditional_write():
                 RateLimitCounter(bucket=counter).update(
@@ -109,8 +104,7 @@ class RateLimitStore:
             return full
         item = RateLimitCounter(bucket=counter, expires_at=_expiry(windows))
         for count, window in zip(counts, windows, strict=True):
-            setattr(item, f"{window.slot}_window", window.number)
-            setattr(item, f"{window.slot}_hits", count + hits)
+            item.start(window.slot, window.number, count + hits)
         try:
             with conditional_write():
                 item.save(condition=_as_read(stored, [window.slot for window in windows]))
@@ -120,14 +114,15 @@ class RateLimitStore:
 
 
 def _as_read(stored: RateLimitCounter | None, slots: Sequence[str]) -> Condition:
-    """The item still as it was read (or still absent)."""
+    """The item still as it was read (or still absent). A slot's window and hits are always written together."""
     if stored is None:
         return RateLimitCounter.bucket.does_not_exist()
-    conditions = []
+    conditions: list[Condition] = []
     for slot in slots:
-        window, hits = stored.window_of(slot), getattr(stored, f"{slot}_hits")
-        conditions.append(
-            _window_attribute(slot).does_not_exist() if window is None else _window_attribute(slot) == window
-        )
-        conditions.append(_hits_attribute(slot).does_not_exist() if hits is None else _hits_attribute(slot) == hits)
+        window, hits = RateLimitCounter.window_attribute(slot), RateLimitCounter.hits_attribute(slot)
+        number = stored.window_of(slot)
+        if number is None:
+            conditions += [window.does_not_exist(), hits.does_not_exist()]
+        else:
+            conditions += [window == number, hits == stored.hits_of(slot)]
     return _all(conditions)

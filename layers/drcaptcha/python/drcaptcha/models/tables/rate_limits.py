@@ -25,10 +25,27 @@ class RateLimitCounter(TableModel):
     b_hits = NumberAttribute(null=True)
     expires_at = NumberAttribute()
 
+    @classmethod
+    def window_attribute(cls, slot: str) -> NumberAttribute:
+        """The attribute that holds `slot`'s window number (for conditions and updates)."""
+        attribute: NumberAttribute = getattr(cls, f"{slot}_window")
+        return attribute
+
+    @classmethod
+    def hits_attribute(cls, slot: str) -> NumberAttribute:
+        """The attribute that holds the hits of `slot`'s window."""
+        attribute: NumberAttribute = getattr(cls, f"{slot}_hits")
+        return attribute
+
     def window_of(self, slot: str) -> int | None:
-        value = getattr(self, f"{slot}_window")
+        value = getattr(self, self.window_attribute(slot).attr_name)
         return None if value is None else int(value)
 
     def hits_of(self, slot: str) -> int:
-        value = getattr(self, f"{slot}_hits")
+        value = getattr(self, self.hits_attribute(slot).attr_name)
         return 0 if value is None else int(value)
+
+    def start(self, slot: str, window: int, hits: int) -> None:
+        """Set `slot` to `window`, holding `hits`."""
+        setattr(self, self.window_attribute(slot).attr_name, window)
+        setattr(self, self.hits_attribute(slot).attr_name, hits)
