@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -192,25 +192,34 @@ def compose_captcha(glyphs: Glyphs, rng: np.random.Generator, style: RenderStyle
     return ComposedCaptcha(pixels, placements)
 
 
-def encode_png(pixels: NDArray[np.uint8], *, bits: int = 8, compact: bool = False) -> bytes:
+Deflate = Callable[[memoryview], bytes]
+
+
+def encode_png(
+    pixels: NDArray[np.uint8], *, bits: int = 8, compact: bool = False, deflate: Deflate | None = None
+) -> bytes:
     """PNG bytes holding the grey pixels and nothing else: no text, time or other metadata chunk.
 
-    At `bits=4` each pixel is rounded down to one of 16 grey levels.
+    At `bits=4` each pixel is rounded down to one of 16 grey levels. `deflate`, when given, compresses the
+    pixel rows (zlib format) in place of the `compact` choice: bench/bench_render.py compares deflates with it.
     """
     height, width = pixels.shape
     rows = np.zeros((height, width + 1), np.uint8)
     rows[:, 1:] = pixels
-    return _png(rows, bits=bits, compact=compact)
+    return _png(rows, bits=bits, compact=compact, deflate=deflate)
 
 
-def _png(rows: NDArray[np.uint8], *, bits: int, compact: bool) -> bytes:
+def _png(rows: NDArray[np.uint8], *, bits: int, compact: bool, deflate: Deflate | None = None) -> bytes:
     """A grey PNG from 8-bit pixel rows that each start with their filter byte (0: none).
 
     8 bits: a palette PNG with a grey palette. 4 bits: a greyscale PNG, each pair of pixels packed in one byte.
     """
     height, width = rows.shape[0], rows.shape[1] - 1
     data = rows if bits == 8 else _packed_nibbles(rows)
-    idat = isal_zlib.compress(data.data, _COMPACT_LEVEL) if compact else zlib.compress(data.data, _STORED)
+    if deflate is not None:
+        idat = deflate(data.data)
+    else:
+        idat = isal_zlib.compress(data.data, _COMPACT_LEVEL) if compact else zlib.compress(data.data, _STORED)
     return b"".join((_png_head(width, height, bits), *_chunk_parts(b"IDAT", idat), _IEND))
 
 
