@@ -56,7 +56,6 @@ from bench.derive_lookalikes import DEFAULT_READINGS
 from bench.glyph_readings import accepted_mask
 from bench.results import Cell, Table, record, this_command
 from drcaptcha import gold, lookalikes
-from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.config import get_settings
 from drcaptcha.models.tables.glyphs import READ_RIGHT
@@ -65,6 +64,7 @@ from drcaptcha.selection import (
     GOLD_GLYPHS,
     MIN_KNOWN_GLYPHS,
     SCORE_FLOOR,
+    SCORED_WRONG_ALLOWED,
 )
 
 CONFUSION_FILE: Final = Path(__file__).resolve().parent / "data" / "network-confusion.json"
@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
         f"goals (issue 15): {goals}; default rule: {default.name} ({why}; a challenge keeps {UNLABELLED_KEPT} "
         f"unlabelled positions for votes, so at most {MAX_DEFAULT_SCORED} scored glyphs)",
         f"the service's rule: {MIN_KNOWN_GLYPHS} scored, {SCORED_WRONG_ALLOWED} wrong allowed "
-        f"(selection.MIN_KNOWN_GLYPHS, challenges.SCORED_WRONG_ALLOWED)",
+        f"(selection.MIN_KNOWN_GLYPHS, selection.SCORED_WRONG_ALLOWED)",
         f"people's error rate, measured on the real readings under the groups (glyphs of ungrouped classes): "
         f"{pct(human_rate)}; half of it bound to the glyph (illegible: a coin toss), half a slip",
         f"bots' extra error from the warp and segmentation: {pct(WARP_BOT_ERROR)} (the stack simulation's vgg bot)",

@@ -18,7 +18,7 @@ both networks' real readings, people simulated at rho 0.5), fixed before any res
 - **The bot** then answers fresh challenges: a scored glyph that it has seen and recognises is answered from
   memory; any other is read by the transfer bot (a network trained on all public EMNIST images: its real
   readings). Segmenting the warped image costs it bench_people.WARP_BOT_ERROR of its glyphs either way. It passes
-  with at most `challenges.SCORED_WRONG_ALLOWED` of the 4 scored glyphs wrong.
+  with at most `selection.SCORED_WRONG_ALLOWED` of the 4 scored glyphs wrong.
 - **Recognising a glyph again** under a fresh warp, placement and noise: two rows. "Perfect" assumes that every
   seen glyph is recognised: the attacker's best case, and the one to size a split by. "Measured" uses the rate
   of a simple matcher measured here on real renders: the bots' own segmentation (simulation/bots.py), then the
@@ -62,9 +62,8 @@ from bench.bench_readings import read_readings
 from bench.bench_render import DEFAULT_EMNIST, emnist_glyphs
 from bench.derive_lookalikes import DEFAULT_READINGS
 from bench.results import Cell, Table, record, this_command
-from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.render import render_captcha
-from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GOLD_GLYPHS, SCORED_WHEN_PRIVATE
+from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GOLD_GLYPHS, SCORED_WHEN_PRIVATE, SCORED_WRONG_ALLOWED
 from drcaptcha_ops.simulation.bots import captcha_pixels, segment_glyphs
 
 SCORED: Final = SCORED_WHEN_PRIVATE

@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 
 from drcaptcha import charset, lookalikes
-from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.config import get_settings, reset_settings
 from drcaptcha.glyphs import PRIVATE_SPLIT, REMOVED, GlyphRef, GlyphStore
 from drcaptcha.models.tables.challenges import ChallengeItem
-from drcaptcha.selection import GOLD_GLYPHS, GlyphSelector
+from drcaptcha.selection import GOLD_GLYPHS, SCORED_WRONG_ALLOWED, GlyphSelector
 from drcaptcha_ops import cli
 from drcaptcha_ops.gateway.app import running_gateway
 from drcaptcha_ops.iam import allows, function_statements

@@ -27,9 +27,8 @@ from bench.bench_people import (
 )
 from bench.bench_readings import Reading
 from drcaptcha import charset
-from drcaptcha.challenges import SCORED_WRONG_ALLOWED
 from drcaptcha.charset import NUM_CLASSES
-from drcaptcha.selection import MIN_KNOWN_GLYPHS, SCORED_WHEN_PRIVATE
+from drcaptcha.selection import MIN_KNOWN_GLYPHS, SCORED_WHEN_PRIVATE, SCORED_WRONG_ALLOWED
 
 
 def test_the_services_pass_rule_is_the_one_the_model_chooses() -> None:

@@ -46,7 +46,7 @@ from drcaptcha.models.api.captcha import (
 )
 from drcaptcha.models.stream import VoteRecord
 from drcaptcha.ratelimit import FAILURE_COST, Limits, client_identity, client_windows
-from drcaptcha.selection import GLYPHS_PER_CHALLENGE, GlyphSelector, PickedGlyph
+from drcaptcha.selection import GLYPHS_PER_CHALLENGE, SCORED_WRONG_ALLOWED, GlyphSelector, PickedGlyph
 from drcaptcha.sites import LEGACY_SITE, SiteDirectory
 from drcaptcha.store.challenges import Challenge, ChallengeStore, Declared
 from drcaptcha.store.rate_limits import RateLimitStore
@@ -56,9 +56,6 @@ from drcaptcha.tokens import PassToken, client_key, sign_token, token_key
 logger = logging.getLogger(__name__)
 
 NO_CLASS: Final = -2
-# The pass rule: of the challenge's scored glyphs (selection.MIN_KNOWN_GLYPHS), this many may be read wrong.
-# Chosen from measured data by bench/bench_people.py (the table in docs/DESIGN.md, "The pass rule").
-SCORED_WRONG_ALLOWED: Final = 1
 
 Renderer = Callable[[Sequence[NDArray[np.uint8]], np.random.Generator], bytes]
 Clock = Callable[[], float]
