@@ -36,6 +36,8 @@ BENCHMARKS = {
     "lookalikes": ["bench.derive_lookalikes"],
     "readings": ["bench.bench_readings"],
     "people": ["bench.bench_people"],
+    # Replays a careful reader's recorded readings (bench/data/careful-reader.json).
+    "careful_reader": ["bench.bench_careful_reader"],
     "pool_size": ["bench.bench_pool_size"],
     "pow": ["bench.bench_pow"],
     "repeats": ["bench.bench_repeats"],

@@ -295,3 +295,39 @@ def test_more_samples_are_scored_until_enough_glyphs_the_ensemble_misreads_are_f
     # Then further samples were scored until they were found: two of every challenge's five scored glyphs are
     assert sum(offset in UNSURE_MISREADS for offset in scored) == 20
     assert all(offset in UNSURE_MISREADS or offset in SURELY_READ for offset in scored)
+
+
+class TenShards:
+    """A glyph store of ten training shards of ten 7s each, each image holding its shard."""
+
+    def manifest(self) -> ImportManifest:
+        split = SplitInfo(count=100, shard_sizes=[10] * 10, per_class=[])
+        return ImportManifest(import_id="unit", source="unit", seed=0, created_at=0, splits={"train": split})
+
+    def labels(self, split: str, shard: int) -> NDArray[np.int16]:
+        return np.full(10, SEVEN, dtype=np.int16)
+
+    def image(self, ref: GlyphRef) -> NDArray[np.uint8]:
+        return np.full((28, 28), ref.shard, dtype=np.uint8)
+
+
+def test_the_shards_holding_glyphs_people_read_right_come_back_at_every_pool_refresh() -> None:
+    """Each refresh draws POOL_SHARDS of the split's shards: without this, a warm process would rarely meet a
+    glyph measured by gold readings again, and the measured glyphs would never be the ones scored."""
+    # Given glyphs of shard 7 that people were measured to read right, among ten shards
+    states = MemoryGlyphVoteStore()
+    for offset in range(5):
+        glyph_id = GlyphRef("train", 7, offset).key
+        states.add_glyph(glyph_id)
+        states.glyphs[glyph_id].state = READ_RIGHT
+
+    # When twenty warm processes each build their pool and pick ten challenges
+    pools_with_shard_7 = 0
+    for seed in range(20):
+        selector = GlyphSelector(TenShards(), np.random.default_rng(seed), ensemble=lambda: None, states=states)  # type: ignore[arg-type]
+        shards = {pick.ref.shard for _ in range(10) for pick in selector.pick() if pick.known}
+        assert len(shards) <= selection.POOL_SHARDS
+        pools_with_shard_7 += 7 in shards
+
+    # Then every one of them showed glyphs of shard 7 (by chance, 4 pools in 10 would)
+    assert pools_with_shard_7 == 20

@@ -15,12 +15,17 @@ Everything here is read through warm caches, so that a warm process issues a cha
 Model-assisted (with an active ensemble; without one, the choice is uniform as before):
 - unlabelled glyphs that the ensemble is unsure of (low top-1 probability) are preferred: their labels teach the
   next networks the most (active learning);
-- known glyphs are scored from a sample of the pool that the ensemble reads: only those it misreads (its top
-  reading outside the glyph's lookalike group) are scored while the sample holds enough of them (the
-  `SCORE_MISREAD_ONLY` setting), drawn by how unsure it is (low probability of any accepted reading); a glyph
-  it reads right, however unsure, is one a network reads, so a bot reads it too (bench/glyph_readings.py and
-  bench/bench_people.py measured it). Once those are used up under the cap, another sample is scored, leaving
-  out the glyphs already capped in this window.
+- known glyphs are scored from a sample of the pool that the ensemble reads (the `SCORE_MISREAD_ONLY` setting):
+  a glyph it reads right, however unsure, is one a network reads, so a bot reads it too (bench/glyph_readings.py
+  and bench/bench_people.py measured it), and a glyph it misreads (its top reading outside the glyph's lookalike
+  group) is often one people misread too (bench/bench_careful_reader.py: a careful reader read 33% of its
+  confident misreadings right and 61% of its close ones). So, while the sample holds enough of them:
+  - the misread glyphs that gold readings measured people to read right are scored alone;
+  - else `UNMEASURED_MISREADS_SCORED` (SCORED_WRONG_ALLOWED + 1) of a challenge's scored glyphs are glyphs it
+    misreads by a margin (`UNMEASURED_MISREAD_FLOOR`), and the rest glyphs it surely reads (`SURELY_READ`): a
+    bot that reads as the ensemble does fails, and a person needs to read only one of the hard ones;
+  drawn by how unsure it is (low probability of any accepted reading). Once those are used up under the cap,
+  another sample is scored, leaving out the glyphs already capped in this window.
 - Gold (issue 15): `GOLD_GLYPHS` of the unscored positions show a known glyph of any class, drawn from the same
   scored sample (so the glyphs worth scoring are the ones measured first); what people type for it is a gold
   reading (gold.py), which gives the glyph its reading rate and the reader a track record.
@@ -29,9 +34,10 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   (lookalikes.py); a `MISREAD` glyph never is. Of the glyphs the ensemble misreads, those measured `READ_RIGHT`
   are scored alone once a draw can be made of them (they are scored first): an ensemble's misreading of an
   ungrouped class is often a glyph people misread too. The two sets are read (ids only, from the `by-state-label`
-  index) when the pool is refreshed. Unlabelled glyphs of grouped classes are still shown, and their votes keep
-  the exact class. The ensemble's difficulty is judged under the groups too: what counts is its probability of any
-  reading the answer would accept.
+  index) when the pool is refreshed, and the pool's shards start with the `MEASURED_POOL_SHARDS` that hold the
+  most glyphs measured `READ_RIGHT`, so that what gold readings measured is used. Unlabelled glyphs of grouped
+  classes are still shown, and their votes keep the exact class. The ensemble's difficulty is judged under the
+  groups too: what counts is its probability of any reading the answer would accept.
 - The cap: a known glyph is shown at most `MAX_SHOWS_PER_WINDOW` times per warm process and pool window, an
   unlabelled one `UNLABELLED_SHOWS_PER_WINDOW` times per unlabelled cache window, after which it weighs nothing
   until every candidate is capped. Unlabelled candidates are re-read as soon as too few are under the cap for a
@@ -47,6 +53,7 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Final
@@ -81,6 +88,8 @@ GOLD_DRAW_ATTEMPTS: Final = 4
 # At most this many glyph ids of each gold state are read at a pool refresh.
 READING_STATES_LIMIT: Final = 20_000
 POOL_SHARDS: Final = 4
+# Of them, at most this many are the shards holding the most glyphs people were measured to read right.
+MEASURED_POOL_SHARDS: Final = 2
 # Drawn in rounds (least shown first): off. It stops unlabelled glyphs recurring, but a glyph then waits a whole
 # round for each vote, and a small crowd labels nothing (bench/bench_repeats.py, docs/BENCHMARKS.md "Glyph
 # repeats"); `AVOID_SEEN_UNLABELLED` does the job without slowing labels.
@@ -382,10 +391,12 @@ class GlyphSelector:
         split = manifest.splits.get(known_split)
         if split is None or not split.shard_sizes:
             raise NotImported(f"the import has no {known_split} split")
+        read_right = set(self._states.glyph_ids_in_state(READ_RIGHT, READING_STATES_LIMIT))
+        misread = set(self._states.glyph_ids_in_state(MISREAD, READING_STATES_LIMIT))
         refs: list[GlyphRef] = []
         labels: list[int] = []
         shards = 0
-        for shard in self._rng.permutation(len(split.shard_sizes)):
+        for shard in self._pool_shards(known_split, len(split.shard_sizes), read_right):
             shard_labels = self.store.labels(known_split, int(shard))
             known = np.flatnonzero(shard_labels >= 0)
             refs += [GlyphRef(known_split, int(shard), int(offset)) for offset in known]
@@ -393,7 +404,7 @@ class GlyphSelector:
             shards += 1 if len(known) else 0
             if shards == POOL_SHARDS:
                 break
-        scorable, measured = self._scorable(refs, np.array(labels, dtype=np.int64))
+        scorable, measured = _scorable(refs, np.array(labels, dtype=np.int64), read_right, misread)
         if np.count_nonzero(scorable) < MIN_KNOWN_GLYPHS:
             raise DataError(
                 f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label that can be scored "
@@ -414,15 +425,17 @@ class GlyphSelector:
         self._rescore(pool)
         return pool
 
-    def _scorable(self, refs: list[GlyphRef], labels: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-        """Which known glyphs people read right: measured by gold readings, else judged by their class; and which
-        of them were measured."""
-        read_right = set(self._states.glyph_ids_in_state(READ_RIGHT, READING_STATES_LIMIT))
-        misread = set(self._states.glyph_ids_in_state(MISREAD, READING_STATES_LIMIT))
-        measured_right = np.array([ref.key in read_right for ref in refs], dtype=np.bool_)
-        measured_wrong = np.array([ref.key in misread for ref in refs], dtype=np.bool_)
-        scorable: NDArray[np.bool_] = measured_right | (lookalikes.ungrouped(labels) & ~measured_wrong)
-        return scorable, measured_right
+    def _pool_shards(self, split: str, shard_count: int, read_right: Collection[str]) -> list[int]:
+        """Every shard of the split in the order the pool takes them: the `MEASURED_POOL_SHARDS` that hold the most
+        glyphs people were measured to read right first (so that gold readings are used: each refresh would
+        otherwise draw other shards, and a warm process would rarely meet a measured glyph again), the rest at
+        random."""
+        order = [int(shard) for shard in self._rng.permutation(shard_count)]
+        measured = Counter(ref.shard for ref in map(GlyphRef.parse, read_right) if ref.split == split)
+        # Most measured first; among equals, the random order.
+        first = sorted((shard for shard in order if measured[shard]), key=lambda shard: -measured[shard])
+        first = first[:MEASURED_POOL_SHARDS]
+        return first + [shard for shard in order if shard not in first]
 
     def _score_known(
         self, pool: KnownPool, leave_out: Collection[str] = ()
@@ -552,3 +565,14 @@ def _scored_and_fillers(
     ):
         return unsure_misread, surely_read
     return scorable.astype(np.bool_), None
+
+
+def _scorable(
+    refs: list[GlyphRef], labels: NDArray[np.int64], read_right: Collection[str], misread: Collection[str]
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which known glyphs people read right: measured by gold readings, else judged by their class; and which of
+    them were measured."""
+    measured_right = np.array([ref.key in read_right for ref in refs], dtype=np.bool_)
+    measured_wrong = np.array([ref.key in misread for ref in refs], dtype=np.bool_)
+    scorable: NDArray[np.bool_] = measured_right | (lookalikes.ungrouped(labels) & ~measured_wrong)
+    return scorable, measured_right
