@@ -331,3 +331,20 @@ def test_the_shards_holding_glyphs_people_read_right_come_back_at_every_pool_ref
 
     # Then every one of them showed glyphs of shard 7 (by chance, 4 pools in 10 would)
     assert pools_with_shard_7 == 20
+
+
+def test_gold_readings_go_to_the_ensembles_misreadings_that_people_have_not_been_measured_on() -> None:
+    """Their measure decides what may be scored: spread over every known glyph, a glyph met about one reading a
+    pool window, and a stack simulation of 1,200 challenges measured none."""
+    # Given 0s and Os measured read right (20-24), and misreadings not yet measured (0-9, 25-39)
+    states = MemoryGlyphVoteStore()
+    for offset in range(20, 25):
+        states.add_glyph(key(offset))
+        states.glyphs[key(offset)].state = READ_RIGHT
+
+    # When challenges are picked
+    _, shown_gold = scored_and_gold(states, 40)
+
+    # Then every gold glyph is a misreading not yet measured: none the ensemble surely reads, none measured
+    assert set(shown_gold) <= {*range(10), *range(25, 40)}
+    assert len(set(shown_gold)) > 10

@@ -14,7 +14,13 @@ from drcaptcha.charset import NUM_CLASSES
 from drcaptcha.render import compose_captcha
 from drcaptcha_ops.simulation.agents import CONFUSION, Agent, Crowd, Kind, Sight, collusion_label, misread
 from drcaptcha_ops.simulation.bots import ink_mask, segment_glyphs
-from drcaptcha_ops.simulation.report import glyph_accuracy, projected_pass_rate, scoring_rules, tolerated_pass_rate
+from drcaptcha_ops.simulation.report import (
+    glyph_accuracy,
+    pass_rates_by_quarter,
+    projected_pass_rate,
+    scoring_rules,
+    tolerated_pass_rate,
+)
 from drcaptcha_ops.simulation.run import RunLog, scored_mistakes
 from tests.fixtures.glyph_data import read_emnist
 
@@ -209,3 +215,19 @@ def test_the_scoring_rules_report_covers_each_kind_that_made_attempts() -> None:
     exact_three = next(row for row in rules["projection"] if row["scored"] == 3 and row["tolerance"] == 0)
     assert exact_three["human"] == pytest.approx((28 / 30) ** 3)
     assert "bot" not in exact_three
+
+
+def test_pass_rates_by_quarter_show_how_a_kind_fares_as_the_run_goes_on() -> None:
+    # Given bots that pass the first half of their attempts and fail the second, among humans who always pass
+    log = RunLog()
+    for number in range(16):
+        log.outcomes.append(("bot", number < 8) if number % 2 else ("human", True))
+
+    # When the pass rates are reported by quarter of the run
+    quarters = pass_rates_by_quarter(log)
+
+    # Then the bots' fall from 100% to 0% halfway through, the humans' stay at 100%, and a kind with no attempts
+    # has no rate
+    assert quarters["bot"] == [1.0, 1.0, 0.0, 0.0]
+    assert quarters["human"] == [1.0] * 4
+    assert quarters["spammer"] == [None] * 4

@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from drcaptcha import charset, consensus
+from drcaptcha.models.tables.glyphs import MISREAD, READ_RIGHT
 from drcaptcha.models.tables.votes import AcceptanceItem, VoteItem
+from drcaptcha.store.glyphs import GlyphVoteStore
 from drcaptcha_ops.simulation.oracle import Oracle
 from drcaptcha_ops.simulation.run import RunLog, SimulationConfig
 
@@ -77,6 +79,10 @@ class SimulationReport:
     hard_selection: str
     network: str | None
     pass_rates: dict[str, dict[str, Any]]
+    # kind -> pass rate in each quarter of the run's attempts (None where the kind made none)
+    pass_rates_by_quarter: dict[str, list[float | None]]
+    # Known glyphs in each gold state at the end: what gold readings measured
+    gold_states: dict[str, int]
     bot_glyph_accuracy: float | None
     votes_sent: int
     votes_recorded: int
@@ -148,6 +154,8 @@ def build_report(
         hard_selection=hard_selection,
         network=network,
         pass_rates={kind: {**asdict(tally), "pass_rate": tally.pass_rate} for kind, tally in log.tallies.items()},
+        pass_rates_by_quarter=pass_rates_by_quarter(log),
+        gold_states={state: GlyphVoteStore().count_in_state(state) for state in (READ_RIGHT, MISREAD)},
         bot_glyph_accuracy=bot_accuracy,
         votes_sent=log.votes_sent,
         votes_recorded=len(votes),
@@ -169,6 +177,19 @@ def build_report(
         scoring_rules=scoring_rules(log),
         seconds=seconds,
     )
+
+
+def pass_rates_by_quarter(log: RunLog) -> dict[str, list[float | None]]:
+    """Each kind's pass rate in each quarter of the run's attempts (in order)."""
+    quarters: dict[str, list[float | None]] = {}
+    size = max(1, -(-len(log.outcomes) // 4))
+    for kind in log.tallies:
+        rates: list[float | None] = []
+        for start in range(0, size * 4, size):
+            passes = [passed for who, passed in log.outcomes[start : start + size] if who == kind]
+            rates.append(_share(sum(passes), len(passes)))
+        quarters[kind] = rates
+    return quarters
 
 
 def accuracy_by_votes(votes: Sequence[VoteItem], truth: Callable[[str], int], most: int = 8) -> list[dict[str, Any]]:
@@ -223,8 +244,12 @@ def report_table(report: SimulationReport) -> str:
             f"{kind:<10} {tally['attempts']:>9} {tally['passed']:>8} {tally['refused']:>8} "
             f"{_percent(tally['pass_rate']):>10}"
         )
+    for kind, rates in report.pass_rates_by_quarter.items():
+        if report.pass_rates[kind]["attempts"]:
+            lines.append(f"{kind:<10} by quarter of the run: " + " / ".join(_percent(rate) for rate in rates))
     rows = [
         ("bot glyph accuracy (after segmentation)", _percent(report.bot_glyph_accuracy)),
+        ("known glyphs measured read-right / misread", " / ".join(str(n) for n in report.gold_states.values())),
         (
             "human votes sent / recorded / counted / late",
             f"{report.votes_sent} / {report.votes_recorded} / {report.votes_counted} / {report.late_votes}",

@@ -54,6 +54,8 @@ class RunLog:
     # kind -> {scored glyphs wrong in an attempt: attempts}: what any other scoring rule would have passed
     scored_wrong: dict[str, Counter[int]] = field(default_factory=lambda: {kind.value: Counter() for kind in Kind})
     scored_glyphs: Counter[str] = field(default_factory=Counter)
+    # Each attempt's agent kind and whether it passed, in order: how the pass rates move as gold readings come in.
+    outcomes: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def run_crowd(
@@ -90,7 +92,9 @@ def run_crowd(
         tally.attempts += 1
         log.scored_wrong[agent.kind.value][scored_mistakes(text, sight)] += 1
         log.scored_glyphs[agent.kind.value] += sum(sight.scored)
-        if transport.answer(challenge_id, text):
+        passed = transport.answer(challenge_id, text)
+        log.outcomes.append((agent.kind.value, passed))
+        if passed:
             tally.passed += 1
             log.votes_sent += sum(not scored for scored in sight.scored)
         if (number + 1) % config.drain_every == 0:

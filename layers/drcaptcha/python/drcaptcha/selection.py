@@ -27,8 +27,9 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
   drawn by how unsure it is (low probability of any accepted reading). Once those are used up under the cap,
   another sample is scored, leaving out the glyphs already capped in this window.
 - Gold (issue 15): `GOLD_GLYPHS` of the unscored positions show a known glyph of any class, drawn from the same
-  scored sample (so the glyphs worth scoring are the ones measured first); what people type for it is a gold
-  reading (gold.py), which gives the glyph its reading rate and the reader a track record.
+  scored sample's misreadings not yet measured (the glyphs worth scoring are the ones measured, and no other
+  reading decides what may be scored); what people type for it is a gold reading (gold.py), which gives the
+  glyph its reading rate and the reader a track record.
 - Only glyphs that people read right are scored: a known glyph whose gold state is `READ_RIGHT` (enough readings,
   a high reading rate), or, while it has too few readings, one whose class is in no lookalike group
   (lookalikes.py); a `MISREAD` glyph never is. Of the glyphs the ensemble misreads, those measured `READ_RIGHT`
@@ -83,6 +84,9 @@ SCORED_WHEN_PUBLIC: Final = MIN_KNOWN_GLYPHS
 SCORED_WHEN_PRIVATE: Final = 4
 # Known glyphs shown unscored in each challenge, their readings measured (gold.py).
 GOLD_GLYPHS: Final = 1
+# Gold glyphs are drawn from the scored sample's unmeasured misreadings while it holds at least this many, else
+# from the whole sample.
+MIN_GOLD_CANDIDATES: Final = 8
 # A gold glyph that is also one of the challenge's scored glyphs is drawn again, at most this many times.
 GOLD_DRAW_ATTEMPTS: Final = 4
 # At most this many glyph ids of each gold state are read at a pool refresh.
@@ -442,7 +446,8 @@ class GlyphSelector:
     ) -> tuple[WeightedCandidates | None, WeightedCandidates | None, WeightedCandidates | None]:
         """A sample of the known glyphs (none of `leave_out`), weighted by how badly the active ensemble reads each
         under the lookalike groups: the scored candidates, the fillers that complete a challenge's scored glyphs
-        beside them (or None), and the whole sample (the gold candidates); all None without an ensemble.
+        beside them (or None), and the gold candidates (the sample's misreadings not yet measured, or the whole
+        sample when it holds too few); all None without an ensemble.
 
         With `SCORE_MISREAD_ONLY`, while the sample holds enough of them, the scored candidates are the glyphs the
         ensemble misreads: those people were measured to read right, alone; else the ones it misreads by a small
@@ -486,7 +491,16 @@ class GlyphSelector:
             else (scorable[sample].astype(np.bool_), None)
         )
         filling = None if fillers is None else candidates(np.flatnonzero(fillers))
-        return candidates(np.flatnonzero(keep)), filling, WeightedCandidates.of(refs, weights, labels)
+        # Gold readings go to the glyphs the ensemble misreads that are not yet measured: those are the ones whose
+        # measure decides whether they may be scored. Spread over the whole sample, a glyph met about one reading
+        # a pool window, and none reached MIN_READINGS (a stack simulation of 1,200 challenges measured none).
+        unmeasured_misread = np.flatnonzero(misread & ~measured[sample])
+        gold = (
+            candidates(unmeasured_misread)
+            if len(unmeasured_misread) >= MIN_GOLD_CANDIDATES
+            else WeightedCandidates.of(refs, weights, labels)
+        )
+        return candidates(np.flatnonzero(keep)), filling, gold
 
     def _ensemble_readings(
         self, ensemble: LoadedEnsemble, picks: list[PickedGlyph]
