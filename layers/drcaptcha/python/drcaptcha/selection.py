@@ -474,8 +474,9 @@ class GlyphSelector:
             batch_right, batch_misread = self._ensemble_readings(ensemble, [every.picks[int(i)] for i in batch])
             sample = np.concatenate([sample, batch])
             misread, read_right = np.concatenate([misread, batch_misread]), np.concatenate([read_right, batch_right])
-            hard = scorable[sample] & misread & (measured[sample] | (read_right >= UNMEASURED_MISREAD_FLOOR))
-            if np.count_nonzero(hard) >= MISREAD_WANTED:
+            if np.count_nonzero(_scorable_misreadings(scorable[sample], misread, measured[sample], read_right)) >= (
+                MISREAD_WANTED
+            ):
                 break
         picks = [every.picks[int(index)] for index in sample]
         weights = SCORE_FLOOR + 1.0 - read_right.astype(np.float64)
@@ -572,13 +573,24 @@ def _scored_and_fillers(
     measured_misread = scorable & misread & measured
     if np.count_nonzero(measured_misread) >= MIN_KNOWN_GLYPHS:
         return measured_misread, None
-    unsure_misread = measured_misread | (scorable & misread & (read_right >= UNMEASURED_MISREAD_FLOOR))
+    misreadings = _scorable_misreadings(scorable, misread, measured, read_right)
     surely_read = scorable & ~misread & (read_right >= SURELY_READ)
-    if np.count_nonzero(unsure_misread) >= UNMEASURED_MISREADS_SCORED and np.count_nonzero(surely_read) >= (
+    if np.count_nonzero(misreadings) >= UNMEASURED_MISREADS_SCORED and np.count_nonzero(surely_read) >= (
         SCORED_WHEN_PRIVATE
     ):
-        return unsure_misread, surely_read
+        return misreadings, surely_read
     return scorable.astype(np.bool_), None
+
+
+def _scorable_misreadings(
+    scorable: NDArray[np.bool_],
+    misread: NDArray[np.bool_],
+    measured: NDArray[np.bool_],
+    read_right: NDArray[np.float64],
+) -> NDArray[np.bool_]:
+    """The scorable glyphs the ensemble misreads that may be scored: measured read right by people, or misread by
+    a margin (`UNMEASURED_MISREAD_FLOOR`)."""
+    return scorable & misread & (measured | (read_right >= UNMEASURED_MISREAD_FLOOR))
 
 
 def _scorable(
