@@ -8,12 +8,12 @@ what, and how the glyphs were drawn):
 1. **Glyphs by how the ensemble reads them.** Known glyphs of classes in no lookalike group, in four categories of
    the active ensemble's reading (a confident misreading, a close one, an unsure right reading, a sure one),
    rendered as live captchas and read blind. For each: how often the reader was right (with a 95% Wilson
-   interval), how many of the misreadings were the ensemble's own reading, and how often the transfer bot reads
-   glyphs of that category right (bench/data/glyph-readings.npz: every glyph of the category in its sample, read
-   unrendered, so without the warp's cost).
-2. **The pass rule from those rates.** Each rule's pass rate for the reader, the ensemble bot (which misreads
-   every misreading and reads every right reading, by definition) and the transfer bot, treating glyphs as
-   independent: an estimate, not a replay.
+   interval), how many of the misreadings were the ensemble's own reading, and how often the bots read glyphs of
+   that category right: the ensemble bot through the render where measured (below; else by definition, every
+   misreading wrong and every right reading right), and the transfer bot from bench/data/glyph-readings.npz
+   (every glyph of the category in its sample, read unrendered, so without the warp's cost).
+2. **The pass rule from those rates.** Each rule's pass rate for the reader and both bots, treating glyphs as
+   independent: an estimate, not a replay; and the trade-off curve over every make-up of 3 or 4 scored glyphs.
 3. **Live challenges.** The demo's challenges before and after the selection change, replayed under the service's
    own answer rule (`lookalikes.accepts`, `SCORED_WRONG_ALLOWED`).
 Results: bench/results/careful_reader.json.
