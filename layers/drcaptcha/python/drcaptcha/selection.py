@@ -79,7 +79,8 @@ SCORED_WRONG_ALLOWED: Final = 1
 # How many glyphs a challenge scores (SCORED_WRONG_ALLOWED of them may be wrong), by whether the import's
 # labels are public. bench_people's measured world: on public glyphs, which an attacker's network trained on, no
 # rule people pass keeps the transfer bot under 10%, and 3 is the people's side; on glyphs it never saw, 4 meets
-# every goal at rho 0.5, at the cost of one of the two unlabelled positions (docs/DESIGN.md, the pass rule).
+# every goal at rho 0.5, at the cost of one of the two unlabelled positions (docs/DESIGN.md, the pass rule). A
+# careful reader's readings of such glyphs contradict that model's people (bench/bench_careful_reader.py).
 SCORED_WHEN_PUBLIC: Final = MIN_KNOWN_GLYPHS
 SCORED_WHEN_PRIVATE: Final = 4
 # Known glyphs shown unscored in each challenge, their readings measured (gold.py).
