@@ -25,12 +25,12 @@ def test_a_wilson_interval_holds_the_rate_and_stays_inside_zero_and_one() -> Non
     assert wilson(18, 18)[1] == pytest.approx(1.0) and wilson(0, 18)[0] == 0.0
 
 
-def test_the_selection_change_took_the_reader_from_7_to_21_of_24_live_challenges() -> None:
+def test_the_selection_change_took_the_reader_from_7_of_24_live_challenges_to_21_and_18() -> None:
     data = json.loads(DATA.read_text(encoding="utf-8"))
 
-    before, after = (live_rows(data["live"][when]) for when in ("before", "after"))
+    before, after, second = (live_rows(session) for session in data["live"].values())
 
-    assert before[:2] == (7, 24) and after[:2] == (21, 24)
+    assert before[:2] == (7, 24) and after[:2] == (21, 24) and second[:2] == (18, 24)
 
 
 def test_the_reader_misread_most_confident_misreadings_as_the_ensemble_did() -> None:
@@ -54,6 +54,7 @@ def test_the_bench_records_its_tables(tmp_path: Path, monkeypatch: pytest.Monkey
     assert len(captions) == 5 and captions[-1].startswith("live challenges")
     live = result["tables"][-1]["rows"]
     assert live[0][1] == "29.2% (7/24)" and live[1][1] == "87.5% (21/24)"
+    assert live[-1][:2] == ["after the change, every sample", "81.2% (39/48)"]
     # And the service's rule is on the trade-off curve measured for 3 scored glyphs
     curve = next(table for table in result["tables"] if table["caption"].startswith("the trade-off"))
     assert [row[0] for row in curve["rows"] if row[-1] == "default"] == [selection.SCORED_WHEN_PUBLIC]
