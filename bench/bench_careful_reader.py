@@ -54,12 +54,13 @@ CATEGORIES: Final = ("confident misreading", "close misreading", "unsure right r
 MISREADINGS: Final = CATEGORIES[:2]
 # Known glyphs of a split the ensemble reads to find each category's glyphs for the bots (--measure-bots).
 SAMPLE: Final = 30_000
-# Rules as (name, scored glyphs by category): what a challenge's scored glyphs are drawn from.
+# Rules as (name, split whose rates apply, scored glyphs by category): what a challenge's scored glyphs are drawn
+# from; a private import's glyphs are played by the test split's, which no network trained on.
 RULES: Final = (
-    ("before: every scored glyph a misreading (3, public)", {"misreading": SCORED_WHEN_PUBLIC}),
-    ("now: 2 close misreadings and 1 sure (3, public)", {"close misreading": 2, "sure right reading": 1}),
-    ("before: every scored glyph a misreading (4, private)", {"misreading": SCORED_WHEN_PRIVATE}),
-    ("now: 2 close misreadings and 2 sure (4, private)", {"close misreading": 2, "sure right reading": 2}),
+    ("before: every scored glyph a misreading (3, public)", "train", {"misreading": SCORED_WHEN_PUBLIC}),
+    ("now: 2 close misreadings and 1 sure (3, public)", "train", {"close misreading": 2, "sure right reading": 1}),
+    ("before: every scored glyph a misreading (4, private)", "test", {"misreading": SCORED_WHEN_PRIVATE}),
+    ("now: 2 close misreadings and 2 sure (4, private)", "test", {"close misreading": 2, "sure right reading": 2}),
 )
 
 
@@ -170,8 +171,8 @@ def measure_bots(data_file: Path, transfer: Path | None, per_category: int = 600
         ungrouped = lookalikes.ungrouped(labels)
         for category, (right_reading, low, high) in data["bounds"].items():
             chosen = np.flatnonzero(ungrouped & (reads_right == right_reading) & (p_right >= low) & (p_right < high))
-            chosen = rng.permutation(chosen)[: per_category - per_category % 6]
-            chosen = chosen[: len(chosen) - len(chosen) % 6]
+            chosen = rng.permutation(chosen)[:per_category]
+            chosen = chosen[: len(chosen) - len(chosen) % 6]  # whole captchas of six
             for name, reader in readers.items():
                 right = 0
                 for start in range(0, len(chosen), 6):
@@ -197,7 +198,13 @@ def share(right: int, total: int) -> str:
 Rates = dict[str, float]
 
 
-def bot_rates(data: dict[str, Any], split: str) -> tuple[Rates, Rates, str]:
+def reader_shares(data: dict[str, Any], split: str) -> Rates:
+    """category -> how often the reader read its glyphs of the split right."""
+    counts = reader_rates(data["glyphs"], split)
+    return {category: right / total for category, (right, total, _) in counts.items() if total}
+
+
+def bot_rates(data: dict[str, Any], split: str) -> tuple[Rates, Rates, tuple[str, str]]:
     """The ensemble bot's and the transfer bot's rates per category: through the render where measured (the data
     file's `bots_rendered`), else the ensemble by definition and the transfer bot unrendered; and which."""
     rendered = data.get("bots_rendered", {})
@@ -205,13 +212,13 @@ def bot_rates(data: dict[str, Any], split: str) -> tuple[Rates, Rates, str]:
     ensemble = {c: r / n for c, (r, n) in rendered.get("ensemble bot", {}).get(split, {}).items() if n}
     transfer = {c: r / n for c, (r, n) in rendered.get("transfer bot", {}).get(split, {}).items() if n}
     unrendered = transfer_rates(data["bounds"], split)
-    how = ("rendered" if ensemble else "by definition") + ", " + ("rendered" if transfer else "unrendered")
+    how = ("rendered" if ensemble else "by definition", "rendered" if transfer else "unrendered")
     return ensemble or by_definition, transfer or unrendered, how
 
 
 def category_table(data: dict[str, Any], split: str, meaning: str) -> Table:
     counts = reader_rates(data["glyphs"], split)
-    ensemble, transfer, how = bot_rates(data, split)
+    ensemble, transfer, (ensemble_how, transfer_how) = bot_rates(data, split)
     rows: list[list[Cell]] = []
     for category, (right, total, as_ensemble) in counts.items():
         low, high = wilson(right, total)
@@ -225,7 +232,6 @@ def category_table(data: dict[str, Any], split: str, meaning: str) -> Table:
                 f"{100 * transfer[category]:.0f}%",
             ]
         )
-    ensemble_how, transfer_how = how.split(", ")
     columns = ["the ensemble's reading", "reader right", "95% interval", "misreadings = ensemble's"]
     columns += [f"ensemble bot ({ensemble_how})", f"transfer bot ({transfer_how})"]
     return Table(caption=f"{split} glyphs ({meaning}), read right", columns=columns, rows=rows)
@@ -233,10 +239,8 @@ def category_table(data: dict[str, Any], split: str, meaning: str) -> Table:
 
 def rule_table(data: dict[str, Any], mix: float) -> Table:
     rows: list[list[Cell]] = []
-    for name, rule in RULES:
-        split = "test" if "private" in name else "train"
-        counts = reader_rates(data["glyphs"], split)
-        reader = {category: right / total for category, (right, total, _) in counts.items() if total}
+    for name, split, rule in RULES:
+        reader = reader_shares(data, split)
         ensemble, transfer, _ = bot_rates(data, split)
         first = pass_rate(rule_rates(rule, reader, mix))
         rows.append(
@@ -289,8 +293,7 @@ def rule_points(reader: Rates, ensemble: Rates, transfer: Rates, scored: int) ->
 def frontier_table(data: dict[str, Any]) -> Table:
     """For 3 scored glyphs (two unlabelled positions left) and 4 (one): the rules no other beats on both the
     reader's and the ensemble bot's pass rates on public glyphs (the trade-off curve), down to a reader's 50%."""
-    counts = reader_rates(data["glyphs"], "train")
-    reader = {category: right / total for category, (right, total, _) in counts.items() if total}
+    reader = reader_shares(data, "train")
     ensemble, transfer, _ = bot_rates(data, "train")
     default = {"confident misreading": 0, "close misreading": UNMEASURED_MISREADS_SCORED, "sure right reading": 1}
     rows: list[list[Cell]] = []
