@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bench.glyph_readings import READINGS_FILE, accepted_mask
 from bench.results import Cell, Table, record, this_command
@@ -46,21 +47,23 @@ from drcaptcha.selection import (
     SCORED_WHEN_PRIVATE,
     SCORED_WHEN_PUBLIC,
     SCORED_WRONG_ALLOWED,
+    UNMEASURED_MISREAD_FLOOR,
     UNMEASURED_MISREADS_SCORED,
 )
 
 DATA: Final = Path(__file__).resolve().parent / "data" / "careful-reader.json"
 CATEGORIES: Final = ("confident misreading", "close misreading", "unsure right reading", "sure right reading")
 MISREADINGS: Final = CATEGORIES[:2]
+SURE: Final = CATEGORIES[3]
 # Known glyphs of a split the ensemble reads to find each category's glyphs for the bots (--measure-bots).
 SAMPLE: Final = 30_000
 # Rules as (name, split whose rates apply, scored glyphs by category): what a challenge's scored glyphs are drawn
 # from; a private import's glyphs are played by the test split's, which no network trained on.
 RULES: Final = (
     ("before: every scored glyph a misreading (3, public)", "train", {"misreading": SCORED_WHEN_PUBLIC}),
-    ("now: 2 close misreadings and 1 sure (3, public)", "train", {"close misreading": 2, "sure right reading": 1}),
+    ("2026-12-06: 2 close misreadings (p ≥ 0.15) and 1 sure (3, public)", "train", {"close misreading": 2, SURE: 1}),
     ("before: every scored glyph a misreading (4, private)", "test", {"misreading": SCORED_WHEN_PRIVATE}),
-    ("now: 2 close misreadings and 2 sure (4, private)", "test", {"close misreading": 2, "sure right reading": 2}),
+    ("2026-12-06: 2 close misreadings (p ≥ 0.15) and 2 sure (4, private)", "test", {"close misreading": 2, SURE: 2}),
 )
 
 
@@ -141,16 +144,19 @@ def live_rows(session: dict[str, Any]) -> tuple[int, int, int, int]:
     return passed, len(session["captchas"]), right_total, scored_total
 
 
-def measure_bots(data_file: Path, transfer: Path | None, per_category: int = 600) -> None:
+def measure_bots(data_file: Path, transfer: Path | None, per_category: int = 600, section: str | None = None) -> None:
     """Read glyphs of each category rendered six a captcha, as the stack simulation's bots do (`bot_answer`), with
-    the active ensemble and, if given, the transfer bot's network; store the counts in the data file."""
+    the active ensemble and, if given, the transfer bot's network; store the counts in the data file. With a
+    `section` (the floor study's "floor"), its bands instead, on the training split, with each band's share of the
+    close misreadings as selection draws them (their count, weighted as `_score_known` weighs them)."""
     from drcaptcha.ensembles import LiteModel
     from drcaptcha.glyphs import GlyphStore
     from drcaptcha.render import render_captcha
-    from drcaptcha.selection import active_ensemble_for_selection
+    from drcaptcha.selection import SCORE_FLOOR, active_ensemble_for_selection
     from drcaptcha_ops.simulation.bots import GlyphReader, bot_answer
 
     data = json.loads(data_file.read_text(encoding="utf-8"))
+    target = data if section is None else data[section]
     store, rng = GlyphStore(), np.random.default_rng(3)
     ensemble = active_ensemble_for_selection()
     if ensemble is None:
@@ -159,18 +165,20 @@ def measure_bots(data_file: Path, transfer: Path | None, per_category: int = 600
     if transfer is not None:
         readers["transfer bot"] = LiteModel(transfer.read_bytes())
     measured: dict[str, dict[str, dict[str, list[int]]]] = {name: {} for name in readers}
-    for split in ("train", "test"):
+    drawn: dict[str, float] = {}
+    for split in ("train", "test") if section is None else ("train",):
         images, labels = store.load_split(split)
         # A sample of the training split (the ensemble reads about 400 glyphs a second here), all of the test split.
-        known = rng.permutation(np.flatnonzero(labels >= 0))[:SAMPLE]
+        known = rng.permutation(np.flatnonzero(labels >= 0))[: SAMPLE if section is None else len(labels)]
         images, labels = images[known], labels[known].astype(np.int64)
         probabilities = ensemble.predict(images)
         mask = accepted_mask()
         p_right = (probabilities * mask[labels]).sum(axis=1)
         reads_right = mask[labels, probabilities.argmax(axis=1)]
         ungrouped = lookalikes.ungrouped(labels)
-        for category, (right_reading, low, high) in data["bounds"].items():
+        for category, (right_reading, low, high) in target["bounds"].items():
             chosen = np.flatnonzero(ungrouped & (reads_right == right_reading) & (p_right >= low) & (p_right < high))
+            drawn[category] = float((SCORE_FLOOR + 1.0 - p_right[chosen]).sum())
             chosen = rng.permutation(chosen)[:per_category]
             chosen = chosen[: len(chosen) - len(chosen) % 6]  # whole captchas of six
             for name, reader in readers.items():
@@ -181,13 +189,17 @@ def measure_bots(data_file: Path, transfer: Path | None, per_category: int = 600
                     right += sum(lookalikes.accepts(int(labels[row]), ch) for row, ch in zip(rows, typed, strict=False))
                 measured[name].setdefault(split, {})[category] = [right, len(chosen)]
                 print(f"{name}, {split}, {category}: {right}/{len(chosen)}")
-    data["bots_rendered"] = {
+    target["bots_rendered"] = {
         "how": "glyphs of each category (all known glyphs of the split, the same bounds), rendered six a captcha by "
         "the service's render and read by the stack simulation's bot (segmentation, then the network)",
         "command": "python -m bench.bench_careful_reader --measure-bots"
+        + ("" if section is None else " --floor")
         + ("" if transfer is None else " --transfer " + str(transfer)),
         **measured,
     }
+    if section is not None:
+        total = sum(drawn.values())
+        target["drawn"] = {category: round(weight / total, 4) for category, weight in drawn.items()}
     data_file.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -315,29 +327,151 @@ def frontier_table(data: dict[str, Any]) -> Table:
                     f"{100 * (1 - (1 - point.people) ** 2):.0f}%",
                     f"{100 * point.ensemble_bot:.1f}%",
                     f"{100 * point.transfer_bot:.0f}%",
-                    "default" if point.make_up == default and point.wrong == SCORED_WRONG_ALLOWED else "",
+                    "the default's make-up" if point.make_up == default and point.wrong == SCORED_WRONG_ALLOWED else "",
                 ]
             )
     columns = ["scored", "made of", "wrong allowed", "reader, first try", "reader, within two", "ensemble bot"]
     columns += ["transfer bot", ""]
     return Table(
-        caption="the trade-off on public glyphs: the rules no other with as many scored glyphs beats for both",
+        caption="the trade-off on public glyphs: the rules no other with as many scored glyphs beats for both "
+        "(the study's categories: a close misreading is p ≥ 0.15; the floor tables below choose the floor)",
         columns=columns,
         rows=rows,
     )
 
 
-def live_table(data: dict[str, Any]) -> Table:
-    """Each recorded session of live challenges, and every session after the change together."""
+# The floors compared for the close misreadings scored before gold readings measure them.
+FLOORS: Final = (0.10, 0.15, 0.25, 0.35)
+
+
+def band_readings(data: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """The floor study's band -> (read right, readings): its own glyphs, and the main study's training misreadings
+    whose p falls in the band (the same reader, blind, on the same import's glyphs); and the sure right readings."""
+    floor = data["floor"]
+    counts: dict[str, list[int]] = {band: [0, 0] for band in (*floor["bounds"], "sure right reading")}
+    for glyph in floor["glyphs"]:
+        counts[glyph["band"]][0] += accepted(glyph["label"], glyph["typed"])
+        counts[glyph["band"]][1] += 1
+    for glyph in data["glyphs"]:
+        if glyph["split"] != "train":
+            continue
+        if glyph["category"] == "sure right reading":
+            band: str | None = "sure right reading"
+        elif glyph["category"] in MISREADINGS:
+            band = next((b for b, (_, low, high) in floor["bounds"].items() if low <= glyph["p_right"] < high), None)
+        else:
+            band = None
+        if band is not None:
+            counts[band][0] += accepted(glyph["label"], glyph["typed"])
+            counts[band][1] += 1
+    return {band: (right, total) for band, (right, total) in counts.items()}
+
+
+def floor_rates(data: dict[str, Any], floor: float) -> tuple[float, float, float]:
+    """Per close misreading scored at this floor: how often the reader, the ensemble bot (rendered) and the
+    transfer bot (unrendered) read it right, the bands mixed as selection draws them."""
+    study = data["floor"]
+    readings = band_readings(data)
+    ensemble = study["bots_rendered"]["ensemble bot"]["train"]
+    transfer = transfer_rates(study["bounds"], "train")
+    bands = [band for band, (_, low, _) in study["bounds"].items() if low >= floor - 1e-9]
+    shares = np.array([study["drawn"][band] for band in bands])
+    shares = shares / shares.sum()
+
+    def mixed(rates: Sequence[float]) -> float:
+        return float(np.dot(shares, rates))
+
+    return (
+        mixed([readings[band][0] / readings[band][1] for band in bands]),
+        mixed([ensemble[band][0] / ensemble[band][1] for band in bands]),
+        mixed([transfer[band] for band in bands]),
+    )
+
+
+def band_table(data: dict[str, Any]) -> Table:
+    study = data["floor"]
+    readings = band_readings(data)
+    ensemble = study["bots_rendered"]["ensemble bot"]["train"]
+    transfer = transfer_rates(study["bounds"], "train")
     rows: list[list[Cell]] = []
-    after = np.zeros(4, dtype=np.int64)
-    for when, session in data["live"].items():
+    for band in study["bounds"]:
+        right, total = readings[band]
+        low, high = wilson(right, total)
+        rows.append(
+            [
+                band,
+                f"{100 * study['drawn'][band]:.0f}%",
+                share(right, total),
+                f"{100 * low:.0f}–{100 * high:.0f}%",
+                share(*ensemble[band]),
+                f"{100 * transfer[band]:.0f}%",
+            ]
+        )
+    return Table(
+        caption="close misreadings of public glyphs by the ensemble's probability of a right reading (p), read right",
+        columns=["band", "share of the draw", "reader", "95% interval", "ensemble bot (rendered)", "transfer bot"],
+        rows=rows,
+    )
+
+
+def floor_table(data: dict[str, Any]) -> Table:
+    """The cold-start rule (UNMEASURED_MISREADS_SCORED close misreadings and sure fillers, SCORED_WRONG_ALLOWED
+    wrong) at each floor: the trade-off the floor moves along."""
+    readings = band_readings(data)
+    sure_reader = readings["sure right reading"][0] / readings["sure right reading"][1]
+    ensemble_sure, transfer_sure = (rates["sure right reading"] for rates in bot_rates(data, "train")[:2])
+    fillers = SCORED_WHEN_PUBLIC - UNMEASURED_MISREADS_SCORED
+    rows: list[list[Cell]] = []
+    for floor in FLOORS:
+        reader, ensemble, transfer = floor_rates(data, floor)
+        people = pass_rate([reader] * UNMEASURED_MISREADS_SCORED + [sure_reader] * fillers)
+        rows.append(
+            [
+                f"p ≥ {floor:.2f}",
+                f"{100 * reader:.0f}%",
+                f"{100 * people:.0f}%",
+                f"{100 * (1 - (1 - people) ** 2):.0f}%",
+                f"{100 * pass_rate([ensemble] * UNMEASURED_MISREADS_SCORED + [ensemble_sure] * fillers):.0f}%",
+                f"{100 * pass_rate([transfer] * UNMEASURED_MISREADS_SCORED + [transfer_sure] * fillers):.0f}%",
+                "default" if abs(floor - UNMEASURED_MISREAD_FLOOR) < 1e-9 else "",
+            ]
+        )
+    return Table(
+        caption=f"the floor: {UNMEASURED_MISREADS_SCORED} close misreadings at or above it and {fillers} sure glyph "
+        f"scored, {SCORED_WRONG_ALLOWED} wrong allowed (public glyphs; independent glyphs)",
+        columns=[
+            "close misreadings scored",
+            "reader per glyph",
+            "reader, first try",
+            "reader, within two",
+            "ensemble bot",
+            "transfer bot",
+            "",
+        ],
+        rows=rows,
+    )
+
+
+def live_table(data: dict[str, Any]) -> Table:
+    """Each recorded session of live challenges, and the sessions at each floor of the cold-start rule together."""
+    rows: list[list[Cell]] = []
+    by_floor: dict[float, NDArray[np.int64]] = {}
+    for session in data["live"].values():
         counts = live_rows(session)
-        after += np.array(counts) if when != "before" else 0
+        if "floor" in session:
+            by_floor[session["floor"]] = by_floor.get(session["floor"], np.zeros(4, dtype=np.int64)) + counts
         passed, challenges, right, scored = counts
         rows.append([session["selection"], share(passed, challenges), share(right, scored), session["command"]])
-    passed, challenges, right, scored = (int(count) for count in after)
-    rows.append(["after the change, every sample", share(passed, challenges), share(right, scored), ""])
+    for floor, totals in by_floor.items():
+        passed, challenges, right, scored = (int(count) for count in totals)
+        rows.append(
+            [
+                f"the cold-start rule at p ≥ {floor:.2f}, every sample",
+                share(passed, challenges),
+                share(right, scored),
+                "",
+            ]
+        )
     return Table(
         caption="live challenges of `make demo` (the committed ensemble active), read blind",
         columns=["selection", "challenges passed", "scored glyphs read right", "captchas"],
@@ -349,11 +483,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--measure-bots", action="store_true", help="measure the bots on a running stack first")
+    parser.add_argument("--floor", action="store_true", help="with --measure-bots: the floor study's bands")
     parser.add_argument("--transfer", type=Path, default=None, help="the transfer bot's .tflite (with --measure-bots)")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.measure_bots:
-        measure_bots(args.data, args.transfer)
+        if args.floor:
+            measure_bots(args.data, args.transfer, per_category=1200, section="floor")
+        else:
+            measure_bots(args.data, args.transfer)
     data = json.loads(args.data.read_text(encoding="utf-8"))
 
     # The old draw took both misreading categories, weighted by how unsure the ensemble was: the 'before' rules
@@ -365,6 +503,8 @@ def main(argv: list[str] | None = None) -> None:
         category_table(data, "test", "never trained on: a private split's stand-in"),
         rule_table(data, mix),
         frontier_table(data),
+        band_table(data),
+        floor_table(data),
         live_table(data),
     ]
     rendered = data.get("bots_rendered")
