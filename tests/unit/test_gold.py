@@ -87,10 +87,27 @@ def test_a_reading_whose_source_credit_failed_is_credited_once_by_its_redelivery
 
 
 def test_enough_readings_make_a_glyph_read_right_or_misread() -> None:
-    assert gold.reading_state(gold.MIN_READINGS - 1, 0) == GOLD
+    assert gold.reading_state(1, 0) == GOLD
+    assert gold.reading_state(3, 2) == GOLD
     assert gold.reading_state(5, 4) == READ_RIGHT
     assert gold.reading_state(5, 3) == MISREAD
     assert gold.reading_state(10, 8) == READ_RIGHT
+    assert gold.reading_state(10, 7) == MISREAD
+
+
+def test_a_glyph_is_measured_as_soon_as_its_fifth_reading_could_not_change_the_outcome() -> None:
+    # Two wrong readings: at most 3 of 5 right, under the rate, whatever comes next
+    assert gold.reading_state(2, 0) == MISREAD
+    assert gold.reading_state(4, 2) == MISREAD
+    # Four right ones: at least 4 of 5, at the rate
+    assert gold.reading_state(4, 4) == READ_RIGHT
+    # And the early state is the one every way of completing the five readings would give
+    for readings in range(1, gold.MIN_READINGS):
+        for right in range(readings + 1):
+            early = gold.reading_state(readings, right)
+            still_to_come = gold.MIN_READINGS - readings
+            outcomes = {gold.reading_state(gold.MIN_READINGS, right + more) for more in range(still_to_come + 1)}
+            assert early == (outcomes.pop() if len(outcomes) == 1 else GOLD)
 
 
 def test_gold_readings_set_the_reading_state_as_they_arrive(records: MemoryGlyphVoteStore) -> None:
@@ -100,8 +117,9 @@ def test_gold_readings_set_the_reading_state_as_they_arrive(records: MemoryGlyph
         labelling.record_vote(reading(number, typed), records=records)
         states.append(records.glyphs[GLYPH].state)
 
-    # Then it is measured until its fifth reading, which shows that people misread it (3 of 5)
-    assert states == [GOLD] * 4 + [MISREAD]
+    # Then it is being measured until its second wrong reading, which settles that people misread it (at most 3
+    # of 5 can be right), and the fifth reading leaves it so
+    assert states == [GOLD] * 3 + [MISREAD] * 2
     # And a sixth, right reading does not yet bring it back (4 of 6 is under the rate)
     labelling.record_vote(reading(6, "0"), records=records)
     assert records.glyphs[GLYPH].state == MISREAD
@@ -336,15 +354,16 @@ def test_the_shards_holding_glyphs_people_read_right_come_back_at_every_pool_ref
 def test_gold_readings_go_to_the_ensembles_misreadings_that_people_have_not_been_measured_on() -> None:
     """Their measure decides what may be scored: spread over every known glyph, a glyph met about one reading a
     pool window, and a stack simulation of 1,200 challenges measured none."""
-    # Given 0s and Os measured read right (20-24), and misreadings not yet measured (0-9, 25-39)
+    # Given 0s and Os measured read right (20-24) or misread (25-27), and misreadings not yet measured (0-9, 28-39)
     states = MemoryGlyphVoteStore()
-    for offset in range(20, 25):
+    for offset in range(20, 28):
         states.add_glyph(key(offset))
-        states.glyphs[key(offset)].state = READ_RIGHT
+        states.glyphs[key(offset)].state = READ_RIGHT if offset < 25 else MISREAD
 
     # When challenges are picked
     _, shown_gold = scored_and_gold(states, 40)
 
-    # Then every gold glyph is a misreading not yet measured: none the ensemble surely reads, none measured
-    assert set(shown_gold) <= {*range(10), *range(25, 40)}
+    # Then every gold glyph is a misreading not yet measured: none the ensemble surely reads, none measured either
+    # way (a glyph measured misread is never scored, so its readings would be spent on nothing)
+    assert set(shown_gold) <= {*range(10), *range(28, 40)}
     assert len(set(shown_gold)) > 10

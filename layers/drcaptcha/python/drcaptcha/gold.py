@@ -5,7 +5,8 @@ are gold readings, as gold questions are on crowd platforms. The labels consumer
 - on the glyph: its readings, and how many were right under the lookalike groups (an O read as 0 is right).
   These give each known glyph a measured **reading rate**. Once a glyph has `MIN_READINGS`, its state says
   whether people read it right (`READ_RIGHT`, rate at least `MIN_READING_RATE`) or not (`MISREAD`); before
-  that it is `GOLD`, and selection falls back on its class (scored only if it is in no lookalike group);
+  that it is `GOLD` (and selection falls back on its class, scored only if it is in no lookalike group) until
+  its readings settle what the rate will say at `MIN_READINGS` (`reading_state`);
 - on the source: an agreement when it read the glyph right, a disagreement when not, in the same track record
   that crowd labels update (consensus.py's reliability model). A spammer who poisons unscored positions
   poisons gold ones as well, and loses weight without waiting for a label to be accepted.
@@ -63,10 +64,18 @@ def read_right(vote: VoteRecord) -> bool:
 
 
 def reading_state(readings: int, right: int) -> str:
-    """A known glyph's gold state from its reading counts."""
-    if readings < MIN_READINGS:
-        return GOLD
-    return READ_RIGHT if right >= MIN_READING_RATE * readings else MISREAD
+    """A known glyph's gold state from its reading counts: by its rate from `MIN_READINGS` on, and before that as
+    soon as the readings still to come up to `MIN_READINGS` could not change what the rate will say there (two
+    wrong readings of five make it `MISREAD`, four right ones `READ_RIGHT`): the same states, with fewer readings
+    spent, so a glyph people cannot read stops being scored sooner."""
+    if readings >= MIN_READINGS:
+        return READ_RIGHT if right >= MIN_READING_RATE * readings else MISREAD
+    needed = MIN_READING_RATE * MIN_READINGS
+    if right >= needed:
+        return READ_RIGHT
+    if right + (MIN_READINGS - readings) < needed:
+        return MISREAD
+    return GOLD
 
 
 ReadingResult = Counted | Exception

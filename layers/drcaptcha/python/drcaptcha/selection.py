@@ -188,6 +188,8 @@ class KnownPool:
     """Which of `every` may be scored."""
     measured_mask: NDArray[np.bool_]
     """Which of `every` people have been measured to read right (gold state `READ_RIGHT`)."""
+    misread_mask: NDArray[np.bool_]
+    """Which of `every` people have been measured to misread (gold state `MISREAD`)."""
 
 
 @dataclass
@@ -413,7 +415,7 @@ class GlyphSelector:
             shards += 1 if len(known) else 0
             if shards == POOL_SHARDS:
                 break
-        scorable, measured = _scorable(refs, np.array(labels, dtype=np.int64), read_right, misread)
+        scorable, measured, misread_by_people = _scorable(refs, np.array(labels, dtype=np.int64), read_right, misread)
         if np.count_nonzero(scorable) < MIN_KNOWN_GLYPHS:
             raise DataError(
                 f"fewer than {MIN_KNOWN_GLYPHS} training glyphs have a known label that can be scored "
@@ -428,6 +430,7 @@ class GlyphSelector:
             ),
             scorable,
             measured,
+            misread_by_people,
         )
         self._pool[_CURRENT] = pool
         self._capped_known = set()
@@ -497,10 +500,12 @@ class GlyphSelector:
             else (scorable[sample].astype(np.bool_), None)
         )
         filling = None if fillers is None else candidates(np.flatnonzero(fillers))
-        # Gold readings go to the glyphs the ensemble misreads that are not yet measured: those are the ones whose
-        # measure decides whether they may be scored. Spread over the whole sample, a glyph met about one reading
-        # a pool window, and none reached MIN_READINGS (a stack simulation of 1,200 challenges measured none).
-        unmeasured_misread = np.flatnonzero(misread & ~measured[sample])
+        # Gold readings go to the glyphs the ensemble misreads that are not yet measured either way: those are the
+        # ones whose measure decides whether they may be scored. Spread over the whole sample, a glyph met about one
+        # reading a pool window, and none reached MIN_READINGS (a stack simulation of 1,200 challenges measured
+        # none); and a glyph already measured MISREAD is never scored, so more readings of it would be spent on
+        # nothing.
+        unmeasured_misread = np.flatnonzero(misread & ~measured[sample] & ~pool.misread_mask[sample])
         gold = (
             candidates(unmeasured_misread)
             if len(unmeasured_misread) >= MIN_GOLD_CANDIDATES
@@ -600,10 +605,10 @@ def _scorable_misreadings(
 
 def _scorable(
     refs: list[GlyphRef], labels: NDArray[np.int64], read_right: Collection[str], misread: Collection[str]
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
-    """Which known glyphs people read right: measured by gold readings, else judged by their class; and which of
-    them were measured."""
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_], NDArray[np.bool_]]:
+    """Which known glyphs people read right: measured by gold readings, else judged by their class; which of them
+    were measured; and which were measured misread."""
     measured_right = np.array([ref.key in read_right for ref in refs], dtype=np.bool_)
     measured_wrong = np.array([ref.key in misread for ref in refs], dtype=np.bool_)
     scorable: NDArray[np.bool_] = measured_right | (lookalikes.ungrouped(labels) & ~measured_wrong)
-    return scorable, measured_right
+    return scorable, measured_right, measured_wrong
