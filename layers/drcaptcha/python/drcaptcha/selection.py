@@ -25,7 +25,8 @@ Model-assisted (with an active ensemble; without one, the choice is uniform as b
     misreads by a margin (`UNMEASURED_MISREAD_FLOOR`), and the rest glyphs it surely reads (`SURELY_READ`): a
     bot that reads as the ensemble does fails, and a person needs to read only one of the hard ones;
   drawn by how unsure it is (low probability of any accepted reading). Once those are used up under the cap,
-  another sample is scored, leaving out the glyphs already capped in this window.
+  another sample is scored, leaving out the glyphs already capped in this window; when what is left no longer
+  makes that make-up, the pool window ends early and a fresh pool is read, rather than scoring every glyph.
 - Gold (issue 15): `GOLD_GLYPHS` of the unscored positions show a known glyph of any class, drawn from the same
   scored sample's misreadings not yet measured (the glyphs worth scoring are the ones measured, and no other
   reading decides what may be scored); what people type for it is a gold reading (gold.py), which gives the
@@ -297,6 +298,9 @@ class GlyphSelector:
         self._gold_known: WeightedCandidates | None = None
         # Scored candidates shown in this pool window before their sample was used up: later samples leave them out.
         self._capped_known: set[str] = set()
+        # Whether the last scored sample held too few misreadings for the rule's make-up, and every scorable glyph
+        # is drawn instead (`_scored_and_fillers`, step 3).
+        self._fell_back = False
         self._unlabelled: warm.TLRUCache[str, WeightedCandidates] = warm.expiring(1, _unlabelled_lifetime, clock)
         # The unlabelled glyphs each client was shown lately (bounded: least recently used clients go first).
         self._seen: warm.TLRUCache[str, set[str]] = warm.expiring(
@@ -355,6 +359,13 @@ class GlyphSelector:
                 if used is not None:
                     self._capped_known |= {ref.key for ref, shown in zip(used.refs, used.shown, strict=True) if shown}
             self._rescore(known, leave_out=self._capped_known)
+            if self._fell_back:
+                # What is left under the cap no longer makes the rule's scored glyphs. Drawing every scorable glyph
+                # instead, most of which a bot reads, let a stack simulation's bots pass 86-91% once the first
+                # hundred challenges had used the window's misreadings up. So the pool window ends early, as the
+                # unlabelled one does, and a fresh pool is read and scored.
+                self._pool.clear()
+                known = self._known_pool()
         scored, fillers = self._scored_known, self._fillers_known
         if scored is not None and fillers is not None:
             # Unmeasured misread glyphs are only part of the scored glyphs: a person needs to read one of them.
@@ -460,6 +471,7 @@ class GlyphSelector:
         With `SCORE_MISREAD_ONLY`, while the sample holds enough of them, the scored candidates are the glyphs the
         ensemble misreads: those people were measured to read right, alone; else the ones it misreads by a small
         margin (`UNMEASURED_MISREAD_FLOOR`), with the glyphs it surely reads (`SURELY_READ`) as fillers."""
+        self._fell_back = False
         ensemble = self._ensemble()
         if ensemble is None:
             return None, None, None
@@ -494,11 +506,12 @@ class GlyphSelector:
         def candidates(rows: NDArray[np.intp]) -> WeightedCandidates:
             return WeightedCandidates.of([refs[row] for row in rows], weights[rows], [labels[row] for row in rows])
 
-        keep, fillers = (
+        keep, fillers, made = (
             _scored_and_fillers(scorable[sample], misread, measured[sample], read_right)
             if misread_only
-            else (scorable[sample].astype(np.bool_), None)
+            else (scorable[sample].astype(np.bool_), None, True)
         )
+        self._fell_back = not made
         filling = None if fillers is None else candidates(np.flatnonzero(fillers))
         # Gold readings go to the glyphs the ensemble misreads that are not yet measured either way: those are the
         # ones whose measure decides whether they may be scored. Spread over the whole sample, a glyph met about one
@@ -569,9 +582,10 @@ def _scored_and_fillers(
     misread: NDArray[np.bool_],
     measured: NDArray[np.bool_],
     read_right: NDArray[np.float64],
-) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None]:
-    """Of a scored sample (`SCORE_MISREAD_ONLY`): which glyphs are scored candidates, and which fill the rest of a
-    challenge's scored positions beside them (None: the candidates go alone).
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_] | None, bool]:
+    """Of a scored sample (`SCORE_MISREAD_ONLY`): which glyphs are scored candidates, which fill the rest of a
+    challenge's scored positions beside them (None: the candidates go alone), and whether the sample made the
+    rule's make-up (steps 1 and 2) rather than falling back on every scorable glyph (step 3).
 
     A glyph the ensemble misreads is often one people misread too (bench/glyph_readings.py on the real readings,
     and a careful reader's readings): its class being in no lookalike group says less about it than gold does.
@@ -582,14 +596,14 @@ def _scored_and_fillers(
     """
     measured_misread = scorable & misread & measured
     if np.count_nonzero(measured_misread) >= MIN_KNOWN_GLYPHS:
-        return measured_misread, None
+        return measured_misread, None, True
     misreadings = _scorable_misreadings(scorable, misread, measured, read_right)
     surely_read = scorable & ~misread & (read_right >= SURELY_READ)
     if np.count_nonzero(misreadings) >= UNMEASURED_MISREADS_SCORED and np.count_nonzero(surely_read) >= (
         SCORED_WHEN_PRIVATE
     ):
-        return misreadings, surely_read
-    return scorable.astype(np.bool_), None
+        return misreadings, surely_read, True
+    return scorable.astype(np.bool_), None, False
 
 
 def _scorable_misreadings(
